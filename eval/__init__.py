@@ -1,0 +1,1 @@
+"""Evaluation: latency and quality scorers over instances logs (import name ``simulst.eval``)."""

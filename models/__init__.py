@@ -1,0 +1,1 @@
+"""Model backends (import name ``simulst.models``); heavy imports happen when a backend is built."""

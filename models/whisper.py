@@ -1,0 +1,228 @@
+"""Whisper through transformers, stepped token by token with cross-attention for the policies.
+
+The encoder runs on the audio actually buffered (``encoder_window=buffer``: 20 ms per frame, no 30 s padding)
+or, as a baseline, on the 30 s padded window (``padded``). The decoder is fed the task prompt and the
+committed prefix, then proposes greedy tokens, reusing its key/value cache within a round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+
+from simulst.errors import OptionError
+from simulst.models.base import Candidate
+from simulst.options import SessionOptions, opt
+
+SAMPLE_RATE = 16000
+HOP = 160
+WINDOW_S = 30
+
+
+@dataclass(frozen=True)
+class WhisperOptions:
+    """The shared Whisper model."""
+
+    model: str = opt("whisper-base", "embedded name (whisper-base, whisper-tiny.en), a CTranslate2 or transformers directory, or a hub id")
+    encoder_window: Literal["buffer", "padded"] = opt(
+        "buffer", "encode only the buffered audio (fast) or the 30 s padded window Whisper was trained on (slow baseline)"
+    )
+    pad_ms: int = opt(3000, "silence appended to the buffered audio before encoding (tells Whisper where the audio ends)")
+    heads: Literal["alignment", "all"] = opt("alignment", "cross-attention heads the policy sees: the model's alignment heads or all heads")
+    no_speech_threshold: float = opt(
+        0.6, "before the first word, wait while Whisper's no-speech probability is above this (1 disables the gate)"
+    )
+    detect_ms: int = opt(2000, "audio (ms) buffered before the source language is detected, when it is not given")
+    max_prefix: int = opt(224, "most committed tokens fed back to the decoder as prefix")
+    threads: int = opt(0, "torch CPU threads (0: torch's default)")
+
+
+class WhisperBackend:
+    """Shared weights and tokenizer; ``open`` gives each session its own stream."""
+
+    sample_rate = SAMPLE_RATE
+    frame_ms = 2 * HOP * 1000 / SAMPLE_RATE
+    Options = WhisperOptions
+
+    def __init__(self, options: WhisperOptions = WhisperOptions()) -> None:
+        import torch
+
+        from simulst.models.whisper_load import load_whisper
+
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.options = options
+        assets = load_whisper(options.model)
+        self.model = assets.model.eval()
+        self.tokenizer = assets.tokenizer
+        config = self.model.config
+        self.heads = assets.alignment_heads
+        if options.heads == "all" or not self.heads:
+            self.heads = [(layer, h) for layer in range(config.decoder_layers) for h in range(config.decoder_attention_heads)]
+        special = self.tokenizer.token_to_id
+        self.eot = special("<|endoftext|>")
+        self.sot = special("<|startoftranscript|>")
+        self.notimestamps = special("<|notimestamps|>")
+        self.no_speech = special("<|nospeech|>") or special("<|nocaptions|>")
+        self.task_ids = {t: special(f"<|{t}|>") for t in ("translate", "transcribe")}
+        vocab = self.tokenizer.get_vocab(with_added_tokens=True)
+        self.languages = {
+            tok[2:-2]: i for tok, i in vocab.items() if tok.startswith("<|") and tok.endswith("|>") and 2 <= len(tok) - 4 <= 3 and tok[2:-2].isalpha()
+        }
+        self.multilingual = bool(self.languages) and self.task_ids["translate"] is not None
+        size = config.vocab_size
+        self.word_start = np.zeros(size, dtype=bool)
+        for tok, i in vocab.items():
+            if i < size and tok.startswith("\u0120"):
+                self.word_start[i] = True
+        mask = np.zeros(size, dtype=np.float32)
+        mask[self.eot + 1 :] = -np.inf
+        mask[[i for i in assets.suppress if i < size]] = -np.inf
+        self.mask = torch.from_numpy(mask)
+        begin = mask.copy()
+        begin[[i for i in assets.suppress_begin if i < size]] = -np.inf
+        self.begin_mask = torch.from_numpy(begin)
+        from transformers.audio_utils import mel_filter_bank
+
+        self.mel_filters = torch.from_numpy(
+            mel_filter_bank(1 + 400 // 2, config.num_mel_bins, 0.0, 8000.0, SAMPLE_RATE, norm="slaney", mel_scale="slaney")
+        ).float()
+        self.window = torch.hann_window(400)
+
+    def open(self, options: SessionOptions) -> WhisperStream:
+        src = options.src_lang
+        if not self.multilingual:
+            if (src or "en") != "en":
+                raise OptionError(f"{self.options.model} is English-only: it cannot take {src} speech; use whisper-base")
+            if options.task == "translate" and options.tgt_lang != "en":
+                raise OptionError(f"{self.options.model} only transcribes English")
+        elif src is not None and src not in self.languages:
+            raise OptionError(f"unknown source language {src!r} for Whisper; known: {', '.join(sorted(self.languages))}")
+        if options.task == "translate" and options.tgt_lang != "en":
+            raise OptionError(f"Whisper translates into English only, not into {options.tgt_lang!r}: use --task transcribe or a cascade model")
+        return WhisperStream(self, options)
+
+    def log_mel(self, audio: np.ndarray):
+        import torch
+
+        samples = torch.from_numpy(audio)
+        if self.options.encoder_window == "padded":
+            samples = torch.nn.functional.pad(samples, (0, WINDOW_S * SAMPLE_RATE - len(samples)))
+        else:
+            pad = min(self.options.pad_ms * SAMPLE_RATE // 1000, WINDOW_S * SAMPLE_RATE - len(samples))
+            samples = torch.nn.functional.pad(samples, (0, max(pad, 400 - len(samples))))
+        spec = torch.stft(samples, 400, HOP, window=self.window, return_complex=True)[..., :-1].abs() ** 2
+        mel = (self.mel_filters.T @ spec).clamp(min=1e-10).log10()
+        mel = torch.maximum(mel, mel.max() - 8.0)
+        return ((mel + 4.0) / 4.0)[None]
+
+    def encode(self, audio: np.ndarray):
+        """Encoder states for ``audio`` (at most 30 s), without Whisper's fixed 3000-frame check."""
+        import torch
+
+        encoder = self.model.model.encoder
+        with torch.inference_mode():
+            x = torch.nn.functional.gelu(encoder.conv1(self.log_mel(audio)))
+            x = torch.nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
+            x = x + encoder.embed_positions.weight[: x.shape[1]]
+            for layer in encoder.layers:
+                x = layer(x, None, layer_head_mask=None)[0]
+            return encoder.layer_norm(x)
+
+    def detect_language(self, encoded) -> str:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model.model.decoder(input_ids=torch.tensor([[self.sot]]), encoder_hidden_states=encoded)
+            logits = self.model.proj_out(out.last_hidden_state[0, -1])
+        codes = sorted(self.languages)
+        ids = torch.tensor([self.languages[c] for c in codes])
+        return codes[int(torch.argmax(logits[ids]))]
+
+
+class WhisperStream:
+    """One session's view of the model: its languages and task."""
+
+    def __init__(self, backend: WhisperBackend, options: SessionOptions) -> None:
+        self.backend, self.options = backend, options
+        self.language = options.src_lang if backend.multilingual else None
+
+    def prompt(self) -> list[int]:
+        b = self.backend
+        if not b.multilingual:
+            return [b.sot, b.notimestamps]
+        return [b.sot, b.languages[self.language], b.task_ids[self.options.task], b.notimestamps]
+
+    def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool) -> WhisperHypothesis | None:
+        b = self.backend
+        audio = audio[-WINDOW_S * SAMPLE_RATE :]
+        if len(audio) == 0:
+            return None
+        if b.multilingual and self.language is None and not final and len(audio) < b.options.detect_ms * SAMPLE_RATE / 1000:
+            return None
+        encoded = b.encode(audio)
+        if b.multilingual and self.language is None:
+            self.language = b.detect_language(encoded)
+        frames = min(encoded.shape[1], -(-len(audio) // (2 * HOP)))
+        hyp = WhisperHypothesis(b, encoded, frames, self.prompt(), list(prefix)[-b.options.max_prefix :])
+        if not prefix and b.no_speech is not None and hyp.no_speech_prob() > b.options.no_speech_threshold:
+            return None
+        return hyp
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self.backend.tokenizer.decode(list(tokens), skip_special_tokens=True)
+
+
+class WhisperHypothesis:
+    """Greedy proposals over one encoding; the decoder cache grows as tokens are accepted."""
+
+    def __init__(self, backend: WhisperBackend, encoded, frames: int, prompt: list[int], prefix: list[int]) -> None:
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+        self.backend, self.encoded, self.frames = backend, encoded, frames
+        self.cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        self._feed = prompt + prefix
+        self._first = not prefix
+        self._candidate: Candidate | None = None
+        self._no_speech: float | None = None
+
+    def no_speech_prob(self) -> float:
+        """Whisper's probability that the audio holds no speech (read at the start-of-transcript position)."""
+        self.propose()
+        return self._no_speech
+
+    def propose(self) -> Candidate:
+        if self._candidate is None:
+            self._candidate = self._step()
+        return self._candidate
+
+    def accept(self, candidate: Candidate) -> None:
+        self._feed, self._first, self._candidate = [candidate.token], False, None
+
+    def _step(self) -> Candidate:
+        import torch
+
+        b = self.backend
+        with torch.inference_mode():
+            out = b.model.model.decoder(
+                input_ids=torch.tensor([self._feed]),
+                encoder_hidden_states=self.encoded,
+                past_key_values=self.cache,
+                use_cache=True,
+                output_attentions=True,
+            )
+            if self._no_speech is None and b.no_speech is not None:
+                self._no_speech = float(torch.softmax(b.model.proj_out(out.last_hidden_state[0, 0]), -1)[b.no_speech])
+            logits = b.model.proj_out(out.last_hidden_state[0, -1]) + (b.begin_mask if self._first else b.mask)
+            logprobs = torch.log_softmax(logits, dim=-1)
+            token = int(torch.argmax(logprobs))
+            attention = torch.stack([out.cross_attentions[layer][0, head, -1] for layer, head in b.heads]).mean(0)
+        return Candidate(
+            token=token,
+            starts_word=bool(b.word_start[token]),
+            is_end=token == b.eot,
+            attention=attention.numpy(),
+            logprob=float(logprobs[token]),
+        )

@@ -1,0 +1,34 @@
+"""The policy interface: decide READ or WRITE for one proposed token from a view of the session state."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from simulst.models.base import Candidate
+
+
+class Action(enum.Enum):
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True)
+class StateView:
+    """What a policy may look at when the model proposes ``candidate``."""
+
+    candidate: Candidate
+    source_ms: float
+    """Source audio read so far."""
+    frames: int
+    """Encoder frames that hold the buffered audio."""
+    frame_ms: float
+    words_written: int
+    """Target words committed so far, this round included."""
+
+
+class Policy(Protocol):
+    Options: ClassVar[type]
+
+    def decide(self, view: StateView) -> Action: ...

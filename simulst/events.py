@@ -1,0 +1,54 @@
+"""Typed events: what a session emits, each stamped with source time and compute time.
+
+``source_ms`` is the source audio consumed when the emission was decided (computation-unaware delay);
+``compute_ms`` is the compute spent on the step that emitted it; ``elapsed_ms`` is ``source_ms`` plus all
+compute spent so far in the session (SimulEval's computation-aware convention).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Text that is final: it is never revised."""
+
+    text: str
+    source_ms: float
+    compute_ms: float
+    elapsed_ms: float
+    type: str = "commit"
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Provisional continuation after the committed text; the next partial or commit replaces it."""
+
+    text: str
+    source_ms: float
+    compute_ms: float
+    elapsed_ms: float
+    type: str = "partial"
+
+
+@dataclass(frozen=True)
+class End:
+    """The source is finished and all text is committed; ``text`` is the whole output."""
+
+    text: str
+    source_ms: float
+    compute_ms: float
+    elapsed_ms: float
+    type: str = "final"
+
+
+Event = Union[Commit, Partial, End]
+
+
+def event_to_dict(event: Event) -> dict:
+    """A JSON-ready dict with ``type`` first (the jsonl and server wire format)."""
+    data = dataclasses.asdict(event)
+    return {"type": data.pop("type"), **{k: round(v, 3) if isinstance(v, float) else v for k, v in data.items()}}

@@ -1,0 +1,107 @@
+"""Options dataclasses are the single source of truth: CLI flags and server ``start`` fields come from them.
+
+A field's ``metadata["help"]`` is its help text; ``Literal`` types become choices. Options are frozen: derive
+new ones with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from simulst.errors import OptionError
+
+
+def opt(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with help text."""
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """What one streaming session does with its audio (per session; the model is shared)."""
+
+    src_lang: str | None = opt(None, "source language code (de, fr, es, en, ...); detected from the first seconds if unset")
+    tgt_lang: str = opt("en", "target language code; whisper translates into English only")
+    task: Literal["translate", "transcribe"] = opt("translate", "translate into the target language, or transcribe the source")
+    chunk_ms: int = opt(1000, "source audio (ms) read before each policy decision round")
+    partials: bool = opt(False, "also emit the provisional continuation after each round (costs extra decoding)")
+    max_tokens: int = opt(200, "most target tokens a session may emit (a guard against runaway output)")
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """``(type, optional)`` with ``X | None`` unwrapped."""
+    args = typing.get_args(tp)
+    if type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def _converter(tp: Any):
+    base, optional = _base_type(tp)
+    if typing.get_origin(base) is Literal:
+        return str, list(typing.get_args(base))
+    if optional:
+        return (lambda text: None if text.lower() in ("", "none", "auto") else base(text)), None
+    return base, None
+
+
+def _fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(cls)
+    return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+    """Add one flag per field of ``cls``: ``--{prefix}-{field}`` with dest ``{prefix}.{field}``."""
+    group = parser.add_argument_group(f"{prefix or cls.__name__} options", (cls.__doc__ or "").strip() or None)
+    for f, tp in _fields(cls):
+        flag = "--" + (f"{prefix}-" if prefix else "") + f.name.replace("_", "-")
+        dest = f"{prefix}.{f.name}" if prefix else f.name
+        helptext = f"{f.metadata.get('help', '')} (default: {f.default})"
+        if tp is bool:
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=f.default, help=helptext)
+            continue
+        conv, choices = _converter(tp)
+        group.add_argument(flag, dest=dest, type=conv, choices=choices, default=f.default, help=helptext)
+
+
+def from_namespace(cls: type, ns: argparse.Namespace, prefix: str = ""):
+    """Build ``cls`` from the flags ``add_options`` added."""
+    values = vars(ns)
+    return cls(**{f.name: values[f"{prefix}.{f.name}" if prefix else f.name] for f, _ in _fields(cls)})
+
+
+def from_mapping(cls: type, data: Mapping[str, Any], what: str = ""):
+    """Build ``cls`` from a mapping (a server message, a sweep point), validating names, types and choices."""
+    known = {f.name: tp for f, tp in _fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise OptionError(f"unknown {what or cls.__name__} option(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    values = {}
+    for name, value in data.items():
+        base, optional = _base_type(known[name])
+        if value is None and optional:
+            values[name] = None
+        elif typing.get_origin(base) is Literal:
+            if value not in typing.get_args(base):
+                raise OptionError(f"{name} must be one of {typing.get_args(base)}, not {value!r}")
+            values[name] = value
+        elif base is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                value = value.lower() in ("true", "1", "yes")
+            if not isinstance(value, bool):
+                raise OptionError(f"{name} must be true or false, not {value!r}")
+            values[name] = value
+        else:
+            try:
+                converted = base(value)
+            except (TypeError, ValueError):
+                raise OptionError(f"{name} must be {base.__name__}, not {value!r}") from None
+            if base is int and isinstance(value, float) and value != converted:
+                raise OptionError(f"{name} must be an integer, not {value!r}")
+            values[name] = converted
+    return cls(**values)

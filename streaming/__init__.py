@@ -1,0 +1,1 @@
+"""Audio sources and conversion (import name ``simulst.streaming``)."""

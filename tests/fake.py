@@ -1,0 +1,69 @@
+"""A scripted fake model: canned words, each attending to the source time it was said at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from simulst.models.base import Candidate
+from simulst.options import SessionOptions
+
+
+@dataclass
+class FakeBackend:
+    """``script`` is ``[(word, aligned_ms), ...]``; a word not yet heard attends to the last frame.
+
+    One sample per millisecond and 10 ms frames keep the arithmetic of the tests readable. A word written as
+    ``"+piece"`` continues the previous word (a sub-word token).
+    """
+
+    script: Sequence[tuple[str, float]]
+    loop_after: int | None = None
+    """From this token on, the last two words repeat forever (a decoding loop)."""
+    sample_rate: int = 1000
+    frame_ms: float = 10.0
+    opened: list = field(default_factory=list)
+
+    def open(self, options: SessionOptions) -> "FakeStream":
+        self.opened.append(options)
+        return FakeStream(self)
+
+
+class FakeStream:
+    def __init__(self, backend: FakeBackend) -> None:
+        self.backend = backend
+
+    def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool) -> "FakeHypothesis | None":
+        return FakeHypothesis(self.backend, len(audio), list(prefix)) if len(audio) else None
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        text = ""
+        for t in tokens:
+            word = self.backend.script[t][0]
+            text += word[1:] if word.startswith("+") else " " + word
+        return text
+
+
+class FakeHypothesis:
+    def __init__(self, backend: FakeBackend, samples: int, prefix: list[int]) -> None:
+        self.backend = backend
+        self.frames = int(samples * 1000 / backend.sample_rate / backend.frame_ms)
+        self.next = len(prefix)
+        self.steps = 0
+
+    def propose(self) -> Candidate:
+        script = self.backend.script
+        loop = self.backend.loop_after
+        index = self.next if loop is None or self.next < loop else loop - 2 + (self.next - loop) % 2
+        if index >= len(script):
+            return Candidate(token=-1, starts_word=False, is_end=True, attention=np.ones(self.frames) / self.frames)
+        word, aligned_ms = script[index]
+        frame = min(int(aligned_ms / self.backend.frame_ms), self.frames - 1)
+        attention = np.zeros(self.frames)
+        attention[frame] = 1.0
+        return Candidate(token=index, starts_word=not word.startswith("+"), is_end=False, attention=attention)
+
+    def accept(self, candidate: Candidate) -> None:
+        self.next += 1

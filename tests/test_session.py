@@ -1,0 +1,153 @@
+"""The I/O-free session driven by a scripted fake model: exact events, delays and compute times."""
+
+import numpy as np
+import pytest
+
+from simulst.clock import StepClock
+from simulst.errors import AudioError, SimulstError
+from simulst.events import Commit, End, Partial
+from simulst.options import SessionOptions
+from simulst.policies import AlignAtt, AlignAttOptions, WaitK, WaitKOptions
+from simulst.session import Session, repeats
+from tests.fake import FakeBackend
+
+WORDS = [("one", 500), ("two", 1500), ("three", 1800), ("four", 3200), ("five", 3990)]
+
+
+def run(backend, policy, seconds, options=SessionOptions(), feed=None, clock=None):
+    session = Session(backend, policy, options, clock or StepClock(0.05))
+    audio = np.zeros(int(seconds * backend.sample_rate), np.float32)
+    for start in range(0, len(audio), feed or len(audio)):
+        session.feed_audio(audio[start : start + (feed or len(audio))])
+    session.feed_eof()
+    return list(session.events())
+
+
+def test_alignatt_reads_while_attention_is_on_the_last_frames():
+    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=2)), 4)
+    # the scripted clock advances 50 ms a read: each round (start, end) costs 50 ms of compute
+    ms = pytest.approx
+    assert events == [
+        Commit(" one", source_ms=1000, compute_ms=ms(50), elapsed_ms=ms(1050)),
+        Commit(" two three", source_ms=2000, compute_ms=ms(50), elapsed_ms=ms(2100)),
+        # 3000: "four" is not heard yet (attends the last frame): READ, no event, 50 ms more compute
+        Commit(" four", source_ms=4000, compute_ms=ms(50), elapsed_ms=ms(4200)),
+        # "five" attends frame 399, within 2 frames of the end of 400 frames: only the final round writes it
+        Commit(" five", source_ms=4000, compute_ms=ms(50), elapsed_ms=ms(4250)),
+        End("one two three four five", source_ms=4000, compute_ms=ms(50), elapsed_ms=ms(4250)),
+    ]
+
+
+def test_alignatt_threshold_trades_latency():
+    strict = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=60)), 4)
+    # "one" (frame 50) is within 60 frames of the end at 1 s (100 frames): it waits for the 2 s round, and so on
+    assert [(e.text, e.source_ms) for e in strict if e.type == "commit"] == [
+        (" one", 2000),
+        (" two three", 3000),
+        (" four", 4000),
+        (" five", 4000),
+    ]
+
+
+def test_waitk_writes_one_word_per_stride_after_k():
+    words = [(w, 0) for w in ["a", "b", "c", "d", "e", "f", "g"]]
+    events = run(FakeBackend(words), WaitK(WaitKOptions(k=2, stride_ms=1000)), 6, clock=StepClock(0))
+    assert [(e.type, e.text, e.source_ms) for e in events] == [
+        ("commit", " a", 2000),
+        ("commit", " b", 3000),
+        ("commit", " c", 4000),
+        ("commit", " d", 5000),
+        ("commit", " e", 6000),
+        ("commit", " f g", 6000),  # end of input: the rest is written
+        ("final", "a b c d e f g", 6000),
+    ]
+
+
+def test_waitk_counts_words_not_subword_tokens():
+    words = [("in", 0), ("+cred", 0), ("+ible", 0), ("news", 0), ("today", 0)]
+    policy = WaitK(WaitKOptions(k=1, stride_ms=500))
+    events = run(FakeBackend(words), policy, 1.5, SessionOptions(chunk_ms=500), clock=StepClock(0))
+    assert [(e.text, e.source_ms) for e in events if e.type == "commit"] == [
+        (" incredible", 500),
+        (" news", 1000),
+        (" today", 1500),
+    ]
+
+
+def test_chunk_size_of_feeding_does_not_change_decisions():
+    policy = AlignAtt(AlignAttOptions(frame_threshold=2))
+    whole = run(FakeBackend(WORDS), policy, 4, clock=StepClock(0))
+    pieces = run(FakeBackend(WORDS), policy, 4, feed=137, clock=StepClock(0))
+    assert whole == pieces
+
+
+def test_chunk_ms_sets_decision_rounds():
+    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=2)), 4, SessionOptions(chunk_ms=700), clock=StepClock(0))
+    assert [(e.text, e.source_ms) for e in events if e.type == "commit"] == [
+        (" one", 700),
+        (" two three", 2100),
+        (" four", 3500),
+        (" five", 4000),
+    ]
+
+
+def test_partials_show_the_provisional_tail():
+    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=2)), 2, SessionOptions(partials=True), clock=StepClock(0))
+    assert [(e.type, e.text, e.source_ms) for e in events] == [
+        ("commit", " one", 1000),
+        ("partial", " two three four five", 1000),
+        ("commit", " two three", 2000),
+        ("partial", " four five", 2000),
+        ("commit", " four five", 2000),
+        ("final", "one two three four five", 2000),
+    ]
+
+
+def test_decoding_loop_is_cut():
+    words = [(w, 0) for w in ["the", "best", "view", "for"]]
+    events = run(FakeBackend(words, loop_after=4), WaitK(WaitKOptions(k=1, stride_ms=100)), 1, clock=StepClock(0))
+    assert events[-1] == End("the best view for view for view", source_ms=1000, compute_ms=0, elapsed_ms=1000)
+
+
+def test_repeats():
+    assert repeats([1, 2, 3, 2, 3, 2, 3])
+    assert repeats([5, 5, 5])
+    assert not repeats([1, 2, 3, 2, 3])
+    assert not repeats([1, 2, 3, 4, 5, 6])
+
+
+def test_max_tokens_bounds_output():
+    words = [(str(i), 0) for i in range(50)]
+    events = run(FakeBackend(words), WaitK(WaitKOptions(k=1, stride_ms=100)), 1, SessionOptions(max_tokens=7), clock=StepClock(0))
+    assert events[-1].text == "0 1 2 3 4 5 6"
+
+
+def test_bad_audio_is_refused_and_loses_nothing():
+    session = Session(FakeBackend(WORDS), AlignAtt(), SessionOptions(), StepClock(0))
+    session.feed_audio(np.zeros(500, np.float32))
+    with pytest.raises(AudioError, match="1-D float"):
+        session.feed_audio(np.zeros((10, 2), np.float32))
+    with pytest.raises(AudioError, match="1-D float"):
+        session.feed_audio(np.zeros(10, np.int16))
+    with pytest.raises(AudioError, match="NaN"):
+        session.feed_audio(np.array([0.0, np.nan], np.float32))
+    session.feed_audio(np.zeros(3500, np.float32))
+    session.feed_eof()
+    assert list(session.events())[-1].text == "one two three four five"
+    with pytest.raises(SimulstError, match="after end"):
+        session.feed_audio(np.zeros(10, np.float32))
+
+
+def test_empty_input_ends_with_empty_text():
+    session = Session(FakeBackend(WORDS), AlignAtt(), SessionOptions(), StepClock(0))
+    session.feed_eof()
+    assert list(session.events()) == [End("", source_ms=0, compute_ms=0, elapsed_ms=0)]
+
+
+def test_invalid_chunk_size():
+    with pytest.raises(SimulstError, match="chunk_ms"):
+        Session(FakeBackend(WORDS), AlignAtt(), SessionOptions(chunk_ms=0))
+
+
+def test_partial_event_types_are_distinct():
+    assert Partial("a", 0, 0, 0).type == "partial" and Commit("a", 0, 0, 0).type == "commit" and End("", 0, 0, 0).type == "final"
