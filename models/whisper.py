@@ -29,7 +29,7 @@ class WhisperOptions:
     encoder_window: Literal["buffer", "padded"] = opt(
         "buffer", "encode only the buffered audio (fast) or the 30 s padded window Whisper was trained on (slow baseline)"
     )
-    pad_ms: int = opt(3000, "silence appended to the buffered audio before encoding (tells Whisper where the audio ends)")
+    pad_ms: int = opt(8000, "silence appended to the buffered audio before encoding (tells Whisper where the audio ends)")
     heads: Literal["alignment", "all"] = opt("alignment", "cross-attention heads the policy sees: the model's alignment heads or all heads")
     no_speech_threshold: float = opt(
         0.6, "before the first word, wait while Whisper's no-speech probability is above this (1 disables the gate)"

@@ -60,8 +60,8 @@ def cmd_translate(ns: argparse.Namespace) -> int:
 
         ns.audio = str(SAMPLE_CLIP)
         ns.src_lang = ns.src_lang or SAMPLE_LANG
+    audio = load_audio(ns.audio, registry.backends.get("whisper").sample_rate)
     backend, policy, options = _build(ns)
-    audio = load_audio(ns.audio, backend.sample_rate)
     session = build.session(backend, policy, options)
     step = max(1, round(options.chunk_ms * backend.sample_rate / 1000))
     started = time.perf_counter()

@@ -28,6 +28,7 @@ class SessionOptions:
     tgt_lang: str = opt("en", "target language code; whisper translates into English only")
     task: Literal["translate", "transcribe"] = opt("translate", "translate into the target language, or transcribe the source")
     chunk_ms: int = opt(1000, "source audio (ms) read before each policy decision round")
+    whole_words: bool = opt(True, "never commit part of a word: when the policy stops inside a word, hold the word back")
     partials: bool = opt(False, "also emit the provisional continuation after each round (costs extra decoding)")
     max_tokens: int = opt(200, "most target tokens a session may emit (a guard against runaway output)")
 

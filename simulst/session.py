@@ -19,7 +19,7 @@ import numpy as np
 from simulst.clock import Clock, wall_clock
 from simulst.errors import AudioError, SimulstError
 from simulst.events import Commit, End, Event, Partial
-from simulst.models.base import Backend, Hypothesis
+from simulst.models.base import Backend, Candidate, Hypothesis
 from simulst.options import SessionOptions
 from simulst.policies.base import Action, Policy, StateView
 
@@ -84,9 +84,9 @@ class Session:
         written_before = len(self.tokens)
         tail: list[int] = []
         if hyp is not None:
-            self._decide(hyp, final)
+            held = self._decide(hyp, final)
             if self.options.partials and not final:
-                tail = self._continue(hyp)
+                tail = held + self._continue(hyp, held)
         compute = self.clock() - start
         self.compute_s += compute
         stamp = dict(source_ms=self.source_ms, compute_ms=compute * 1000, elapsed_ms=self.source_ms + self.compute_s * 1000)
@@ -101,29 +101,46 @@ class Session:
         if final:
             self._events.append(End(self.stream.detokenize(self.tokens).strip(), **stamp))
 
-    def _decide(self, hyp: Hypothesis, final: bool) -> None:
-        while len(self.tokens) < self.options.max_tokens:
+    def _decide(self, hyp: Hypothesis, final: bool) -> list[int]:
+        """Write the tokens the policy allows; returns the tokens held back (an unfinished word)."""
+        written: list[Candidate] = []
+        words = self.words
+        while len(self.tokens) + len(written) < self.options.max_tokens:
             candidate = hyp.propose()
-            if candidate.is_end or repeats(self.tokens + [candidate.token]):
-                return
-            words = self.words + (candidate.starts_word or not self.tokens)
-            view = StateView(candidate, self.source_ms, hyp.frames, self.backend.frame_ms, self.words)
+            if candidate.is_end or repeats(self.tokens + [c.token for c in written] + [candidate.token]):
+                break
+            view = StateView(candidate, self.source_ms, hyp.frames, self.backend.frame_ms, words)
             if not final and self.policy.decide(view) is Action.READ:
-                return
+                if self.options.whole_words and not candidate.starts_word:
+                    return self._commit(written, keep=_last_word_start(written))
+                break
             hyp.accept(candidate)
-            self.tokens.append(candidate.token)
-            self.words = words
+            written.append(candidate)
+            words += candidate.starts_word or not (self.tokens or written[:-1])
+        return self._commit(written, keep=len(written))
 
-    def _continue(self, hyp: Hypothesis) -> list[int]:
+    def _commit(self, written: list[Candidate], keep: int) -> list[int]:
+        for candidate in written[:keep]:
+            self.words += candidate.starts_word or not self.tokens
+            self.tokens.append(candidate.token)
+        return [c.token for c in written[keep:]]
+
+    def _continue(self, hyp: Hypothesis, held: list[int]) -> list[int]:
         """The provisional tail: greedy continuation to the model's end, without writing it."""
         tail: list[int] = []
-        while len(self.tokens) + len(tail) < self.options.max_tokens:
+        while len(self.tokens) + len(held) + len(tail) < self.options.max_tokens:
             candidate = hyp.propose()
-            if candidate.is_end or repeats(self.tokens + tail + [candidate.token]):
+            if candidate.is_end or repeats(self.tokens + held + tail + [candidate.token]):
                 break
             hyp.accept(candidate)
             tail.append(candidate.token)
         return tail
+
+
+def _last_word_start(written: list[Candidate]) -> int:
+    """Index of the last token that starts a word (0 if none): what follows it is an unfinished word."""
+    starts = [i for i, c in enumerate(written) if c.starts_word]
+    return starts[-1] if starts else 0
 
 
 def repeats(tokens: list[int], times: int = 3, longest: int = 12) -> bool:

@@ -151,3 +151,20 @@ def test_invalid_chunk_size():
 
 def test_partial_event_types_are_distinct():
     assert Partial("a", 0, 0, 0).type == "partial" and Commit("a", 0, 0, 0).type == "commit" and End("", 0, 0, 0).type == "final"
+
+
+def test_unfinished_words_are_held_back():
+    words = [("in", 500), ("+cred", 500), ("+ible", 1500), ("news", 1600)]
+    policy = AlignAtt(AlignAttOptions(frame_threshold=2))
+    held = run(FakeBackend(words), policy, 2, SessionOptions(partials=True), clock=StepClock(0))
+    assert [(e.type, e.text, e.source_ms) for e in held] == [
+        ("partial", " incredible news", 1000),
+        ("commit", " incredible news", 2000),
+        ("final", "incredible news", 2000),
+    ]
+    split = run(FakeBackend(words), policy, 2, SessionOptions(whole_words=False), clock=StepClock(0))
+    assert [(e.type, e.text, e.source_ms) for e in split] == [
+        ("commit", " incred", 1000),
+        ("commit", "ible news", 2000),
+        ("final", "incredible news", 2000),
+    ]

@@ -1,0 +1,107 @@
+"""The Whisper backend on the embedded weights: conversion, decoding, streaming with both policies."""
+
+import numpy as np
+import pytest
+
+from simulst import build
+from simulst.options import SessionOptions
+from simulst.streaming.audio import load_audio
+from tests.conftest import dev_clip
+
+pytestmark = pytest.mark.model
+
+
+def stream(backend, clip, policy, options, **session):
+    s = build.session(backend, build.policy(policy, options), SessionOptions(**session))
+    audio = load_audio(dev_clip(clip))
+    s.feed_audio(audio)
+    s.feed_eof()
+    return list(s.events()), len(audio) / backend.sample_rate * 1000
+
+
+def test_conversion_matches_ctranslate2_greedy(whisper_base):
+    """The in-process conversion reproduces CTranslate2's own greedy decoding token for token (30 s window)."""
+    ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is in the test extra: pip install 'simulst[test]'")
+    import torch
+
+    from simulst.models.whisper import WhisperBackend, WhisperOptions
+    from simulst.models.whisper_load import EMBEDDED, _package_dir
+
+    padded = WhisperBackend(WhisperOptions(encoder_window="padded", no_speech_threshold=1.0))
+    audio = load_audio(dev_clip("fr-002"))
+    stream_ = padded.open(SessionOptions(src_lang="fr"))
+    hyp = stream_.begin(audio, [], final=True)
+    ours = []
+    while not (c := hyp.propose()).is_end and len(ours) < 100:
+        hyp.accept(c)
+        ours.append(c.token)
+
+    # CTranslate2 needs the joined model.bin: build a directory beside the test's cache
+    entry = EMBEDDED["whisper-base"]
+    part_dirs = [_package_dir(m, "") for m in entry["packages"]]
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        with open(tmp / "model.bin", "wb") as out:
+            for d, f in zip(part_dirs, entry["files"]):
+                out.write((d / f).read_bytes())
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            (tmp / name).write_bytes((part_dirs[0] / "data" / name).read_bytes())
+        model = ctranslate2.models.Whisper(str(tmp), device="cpu", compute_type="float32")
+        features = padded.log_mel(audio).numpy()
+        prompt = stream_.prompt()
+        result = model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(features)), [prompt], beam_size=1)
+    theirs = [t for t in result[0].sequences_ids[0] if t < padded.eot]
+    assert ours == theirs, (stream_.detokenize(ours), stream_.detokenize(theirs))
+    assert torch.is_tensor(padded.mask)
+
+
+def test_alignatt_streams_german_clip(whisper_base):
+    events, duration_ms = stream(whisper_base, "de-000", "alignatt", None, src_lang="de")
+    commits = [e for e in events if e.type == "commit"]
+    early = [e for e in commits if e.source_ms < duration_ms]
+    assert len(early) >= 3, commits
+    final = events[-1]
+    assert final.type == "final" and final.text == "".join(e.text for e in commits).strip()
+    assert "Hong Kong" in final.text
+    assert all(b.source_ms >= a.source_ms for a, b in zip(commits, commits[1:]))
+    assert all(e.compute_ms > 0 and e.elapsed_ms >= e.source_ms for e in commits)
+
+
+def test_waitk_streams_spanish_clip(whisper_base):
+    events, duration_ms = stream(whisper_base, "es-002", "waitk", {"k": 3, "stride_ms": 500}, src_lang="es")
+    commits = [e for e in events if e.type == "commit"]
+    assert sum(e.source_ms < duration_ms for e in commits) >= 3
+    # wait-k: the first word comes only after k strides
+    assert commits[0].source_ms >= 1500
+    assert "people" in events[-1].text
+
+
+def test_language_is_detected(whisper_base):
+    backend_stream = whisper_base.open(SessionOptions(src_lang=None))
+    audio = load_audio(dev_clip("fr-000"))
+    assert backend_stream.begin(audio[:8000], [], final=False) is None  # less than detect_ms: wait
+    backend_stream.begin(audio, [], final=False)
+    assert backend_stream.language == "fr"
+
+
+def test_transcribe_task(whisper_base):
+    events, _ = stream(whisper_base, "en-003", "alignatt", None, src_lang="en", task="transcribe")
+    # reference: "The cabbage juice changes color depending on how acidic or basic (alkaline) the chemical is."
+    text = events[-1].text.lower()
+    assert "juice changes colo" in text and "chemical" in text
+
+
+def test_tiny_en_transcribes_english(model_cache):
+    from simulst.models.whisper import WhisperOptions
+
+    tiny = build.backend("whisper", WhisperOptions(model="whisper-tiny.en"))
+    events, _ = stream(tiny, "en-001", "alignatt", None, src_lang="en", task="transcribe")
+    # reference: "All nouns, alongside the word Sie for you, always begin with a capital letter, even in the middle ..."
+    assert "capital letter" in events[-1].text.lower()
+
+
+def test_converted_weights_are_cached(whisper_base, model_cache):
+    assert list(model_cache.glob("ct2-*/model.safetensors"))
