@@ -2,6 +2,7 @@
 
 from simulst.policies.alignatt import AlignAtt, AlignAttOptions
 from simulst.policies.base import Action, Policy, StateView
+from simulst.policies.offline import Offline
 from simulst.policies.waitk import WaitK, WaitKOptions
 
-__all__ = ["Action", "AlignAtt", "AlignAttOptions", "Policy", "StateView", "WaitK", "WaitKOptions"]
+__all__ = ["Action", "AlignAtt", "AlignAttOptions", "Offline", "Policy", "StateView", "WaitK", "WaitKOptions"]

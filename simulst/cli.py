@@ -77,6 +77,47 @@ def cmd_translate(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(ns: argparse.Namespace) -> int:
+    from simulst.eval.data import read_lists, read_tsv
+    from simulst.eval.run import evaluate
+    from simulst.eval.scores import format_scores
+
+    if ns.data:
+        rows = read_tsv(ns.data)
+    elif ns.source and ns.target:
+        rows = read_lists(ns.source, ns.target, ns.src_lang, ns.tgt_lang)
+    else:
+        raise SimulstError("give --data TSV, or --source and --target list files")
+    if ns.directions:
+        wanted = set(ns.directions.split(","))
+        rows = [r for r in rows if r.direction in wanted]
+    rows = rows[: ns.limit] if ns.limit else rows
+    if not rows:
+        raise SimulstError("no rows to evaluate (check --directions and --limit)")
+    backend, policy, options = _build(ns)
+    policy_options = policy.options
+    scores = evaluate(rows, backend, lambda: type(policy)(policy_options), options, ns.output, ns.computation_aware)
+    print(format_scores(scores))
+    print(f"wrote {ns.output}/instances.log, scores.tsv, scores.json", file=sys.stderr)
+    return 0
+
+
+def cmd_score(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulst.eval.instances import read_log
+    from simulst.eval.scores import format_scores, score, write_scores
+
+    path = Path(ns.path)
+    log = path / "instances.log" if path.is_dir() else path
+    if not log.exists():
+        raise SimulstError(f"no instances log at {log}")
+    scores = score(read_log(log))
+    write_scores(log.parent, scores, ns.computation_aware)
+    print(format_scores(scores))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="simulst",
@@ -94,6 +135,34 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--realtime", action="store_true", help="feed the audio at real-time speed, as a live source would")
     _model_options(tr)
     tr.set_defaults(run=cmd_translate)
+
+    ev = sub.add_parser(
+        "eval",
+        help="run a data set through a model and policy; write instances.log, scores.tsv, scores.json",
+        description="Stream every row of a data TSV (id audio duration src_lang tgt_lang source reference) or of "
+        "SimulEval --source/--target lists through the same Session as 'translate', and score quality (BLEU, chrF, "
+        "WER for transcription) and latency (AL, LAAL, AP, DAL, ATD, StartOffset, EndOffset from source times; "
+        "the _CA variants from source time plus compute time). Rows in directions the model cannot do are skipped "
+        "with a message.",
+    )
+    ev.add_argument("--data", help="data TSV")
+    ev.add_argument("--source", help="SimulEval-style list of audio paths (with --target)")
+    ev.add_argument("--target", help="SimulEval-style list of references (with --source)")
+    ev.add_argument("--output", required=True, help="output directory")
+    ev.add_argument("--directions", help="only these directions, comma-separated (e.g. de-en,fr-en)")
+    ev.add_argument("--limit", type=int, help="only the first N rows (after --directions)")
+    ev.add_argument("--computation-aware", action="store_true", help="also list the _CA metrics in scores.tsv (scores.json always has them)")
+    _model_options(ev)
+    ev.set_defaults(run=cmd_eval)
+
+    sc = sub.add_parser(
+        "score",
+        help="recompute every metric of an output directory or a SimulEval instances.log",
+        description="Read an instances log (ours or SimulEval's) and write scores.tsv and scores.json beside it.",
+    )
+    sc.add_argument("path", help="an output directory or an instances.log file")
+    sc.add_argument("--computation-aware", action="store_true", help="also list the _CA metrics in scores.tsv")
+    sc.set_defaults(run=cmd_score)
     return top
 
 

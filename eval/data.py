@@ -1,0 +1,51 @@
+"""Evaluation data: the project's TSV format, or SimulEval's ``--source``/``--target`` list files."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulst.errors import SimulstError
+
+COLUMNS = ["id", "audio", "duration", "src_lang", "tgt_lang", "source", "reference"]
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    audio: Path
+    src_lang: str | None
+    tgt_lang: str | None
+    source: str
+    reference: str
+
+    @property
+    def direction(self) -> str:
+        return f"{self.src_lang or 'xx'}-{self.tgt_lang or 'xx'}"
+
+
+def read_tsv(path: str | Path) -> list[Row]:
+    """``id audio duration src_lang tgt_lang source reference``, tab-separated, a header, audio relative to the file."""
+    path = Path(path)
+    if not path.exists():
+        raise SimulstError(f"data file not found: {path}")
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        missing = set(COLUMNS) - set(reader.fieldnames or [])
+        if missing:
+            raise SimulstError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected {' '.join(COLUMNS)}")
+        return [
+            Row(r["id"], path.parent / r["audio"], r["src_lang"] or None, r["tgt_lang"] or None, r["source"], r["reference"])
+            for r in reader
+        ]
+
+
+def read_lists(source: str | Path, target: str | Path, src_lang: str | None = None, tgt_lang: str | None = None) -> list[Row]:
+    """SimulEval's inputs: one audio path per line, one reference per line."""
+    sources = Path(source).read_text(encoding="utf-8").splitlines()
+    targets = Path(target).read_text(encoding="utf-8").splitlines()
+    if len(sources) != len(targets):
+        raise SimulstError(f"{source} has {len(sources)} lines but {target} has {len(targets)}")
+    base = Path(source).parent
+    return [Row(str(i), base / s if not Path(s).is_absolute() else Path(s), src_lang, tgt_lang, "", t) for i, (s, t) in enumerate(zip(sources, targets))]

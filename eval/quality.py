@@ -1,0 +1,47 @@
+"""Quality metrics: corpus BLEU and chrF (sacrebleu), WER for transcription."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+TOKENIZERS = {"zh": "zh", "ja": "ja-mecab", "ko": "ko-mecab", "th": "char"}
+"""sacrebleu's tokenizer per target language; 13a for every other language."""
+
+
+def tokenizer_for(lang: str | None) -> str:
+    return TOKENIZERS.get((lang or "").split("-")[0], "13a")
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str | None = None) -> float:
+    import sacrebleu
+
+    try:
+        return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=tokenizer_for(lang)).score
+    except (ImportError, RuntimeError):  # a mecab tokenizer that is not installed: fall back to characters
+        return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="char").score
+
+
+def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    import sacrebleu
+
+    return sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^\w\s']", " ", text.lower()).split()
+
+
+def wer(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus word error rate (%) after lower-casing and removing punctuation."""
+    errors = total = 0
+    for hyp, ref in zip(hypotheses, references):
+        h, r = _words(hyp), _words(ref)
+        row = list(range(len(h) + 1))
+        for i, rw in enumerate(r, 1):
+            prev, row[0] = row[0], i
+            for j, hw in enumerate(h, 1):
+                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
+        errors += row[len(h)]
+        total += len(r)
+    return 100.0 * errors / max(total, 1)

@@ -1,0 +1,86 @@
+"""Running data rows through sessions (the same Session the CLI uses) into an instances log and scores."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, TextIO
+
+from simulst.errors import OptionError, SimulstError
+from simulst.eval.data import Row
+from simulst.eval.instances import make_instance
+from simulst.eval.scores import score, write_scores
+from simulst.options import SessionOptions
+from simulst.session import Session
+
+
+def _row_options(row: Row, options: SessionOptions) -> SessionOptions:
+    task = options.task
+    tgt = row.tgt_lang or options.tgt_lang
+    if task == "translate" and row.src_lang and row.src_lang == tgt:
+        task = "transcribe"
+    return dataclasses.replace(options, src_lang=row.src_lang or options.src_lang, tgt_lang=tgt, task=task)
+
+
+def evaluate(
+    rows: list[Row],
+    backend,
+    make_policy: Callable[[], object],
+    options: SessionOptions,
+    output: str | Path,
+    computation_aware: bool = False,
+    progress: TextIO | None = sys.stderr,
+) -> dict:
+    """Run every row the backend supports, write ``instances.log``, ``scores.json``, ``scores.tsv``; return the scores."""
+    from simulst.streaming.audio import load_audio
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    runnable, skipped = [], {}
+    for row in rows:
+        try:
+            backend.open(_row_options(row, options))
+            runnable.append(row)
+        except OptionError as exc:
+            skipped.setdefault(row.direction, str(exc))
+    if not runnable:
+        raise SimulstError("no row can be run: " + "; ".join(f"{d}: {why}" for d, why in skipped.items()))
+    for direction, why in skipped.items():
+        print(f"simulst eval: skipping {direction} rows: {why}", file=progress or sys.stderr)
+    instances = []
+    started = time.perf_counter()
+    with (output / "instances.log").open("w", encoding="utf-8") as log:
+        for index, row in enumerate(runnable):
+            row_options = _row_options(row, options)
+            audio = load_audio(row.audio, backend.sample_rate)
+            session = Session(backend, make_policy(), row_options)
+            session.feed_audio(audio)
+            session.feed_eof()
+            events = list(session.events())
+            instance = make_instance(
+                index,
+                events,
+                str(row.audio),
+                len(audio) * 1000 / backend.sample_rate,
+                row.source if row_options.task == "transcribe" else row.reference,
+                id=row.id,
+                src_lang=row_options.src_lang,
+                tgt_lang=row_options.src_lang if row_options.task == "transcribe" else row_options.tgt_lang,
+                task=row_options.task,
+                compute_ms=session.compute_s * 1000,
+            )
+            log.write(json.dumps(instance, ensure_ascii=False) + "\n")
+            log.flush()
+            instances.append(instance)
+            if progress:
+                spent = time.perf_counter() - started
+                eta = spent / (index + 1) * (len(runnable) - index - 1)
+                print(f"[{index + 1}/{len(runnable)}] {row.id}  {spent:.0f}s, eta {eta:.0f}s  {instance['prediction'][:70]}", file=progress, flush=True)
+    scores = score(instances)
+    if skipped:
+        scores["skipped"] = skipped
+    write_scores(output, scores, computation_aware)
+    return scores

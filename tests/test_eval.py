@@ -1,0 +1,76 @@
+"""simulst eval / score on a scripted fake model: files, fields, per-direction scores, recomputation."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from simulst.cli import main
+from simulst.errors import OptionError, SimulstError
+from simulst.eval.data import read_tsv
+from simulst.eval.instances import word_delays
+from simulst.eval.run import evaluate
+from simulst.events import Commit, End
+from simulst.options import SessionOptions
+from simulst.policies import WaitK, WaitKOptions
+from tests.fake import FakeBackend, FakeStream
+
+WORDS = [("the", 0), ("cat", 0), ("sat", 0), ("+s", 0), ("down", 0)]
+
+
+class EnglishOnly(FakeBackend):
+    def open(self, options: SessionOptions) -> FakeStream:
+        if options.tgt_lang != "en":
+            raise OptionError(f"fake model: no {options.tgt_lang}")
+        return super().open(options)
+
+
+@pytest.fixture
+def data(tmp_path):
+    (tmp_path / "audio").mkdir()
+    lines = ["id\taudio\tduration\tsrc_lang\ttgt_lang\tsource\treference"]
+    for i, (src, tgt, seconds) in enumerate([("de", "en", 3.0), ("fr", "en", 2.0), ("en", "de", 2.0)]):
+        soundfile.write(tmp_path / "audio" / f"{i}.wav", np.zeros(int(16000 * seconds)), 16000)
+        lines.append(f"row{i}\taudio/{i}.wav\t{seconds}\t{src}\t{tgt}\tdie Katze\tthe cat sat down")
+    (tmp_path / "data.tsv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "data.tsv"
+
+
+def test_word_delays_follow_the_commit_that_completed_each_word():
+    events = [Commit(" the ca", 1000, 5, 1005), Commit("t sat", 2000, 5, 2010), Commit(" down", 3000, 5, 3015), End("", 3000, 0, 3015)]
+    assert word_delays(events) == (["the", "cat", "sat", "down"], [1000, 2000, 2000, 3000], [1005, 2010, 2010, 3015])
+
+
+def test_eval_writes_logs_and_scores(data, tmp_path, capsys):
+    backend = EnglishOnly(WORDS, sample_rate=16000)
+    scores = evaluate(read_tsv(data), backend, lambda: WaitK(WaitKOptions(k=1, stride_ms=1000)), SessionOptions(), tmp_path / "out", computation_aware=True, progress=None)
+    log = [json.loads(line) for line in (tmp_path / "out" / "instances.log").read_text().splitlines()]
+    assert [i["id"] for i in log] == ["row0", "row1"]  # en-de is skipped: the model cannot do it
+    assert "en-de" in scores["skipped"]
+    first = log[0]
+    assert first["prediction"] == "the cat sats down"
+    assert first["delays"] == [1000, 2000, 3000, 3000]
+    assert first["source_length"] == 3000 and first["reference"] == "the cat sat down"
+    assert set(first) >= {"index", "prediction", "delays", "elapsed", "prediction_length", "reference", "source", "source_length"}
+    assert set(scores["by_direction"]) == {"de-en", "fr-en"}
+    assert scores["overall"]["StartOffset"] == 1000
+    header, values = (tmp_path / "out" / "scores.tsv").read_text().splitlines()
+    assert header.split("\t")[:6] == ["BLEU", "LAAL", "AL", "AP", "DAL", "ATD"] and "LAAL_CA" in header
+    # score recomputes the same numbers from the log
+    assert main(["score", str(tmp_path / "out")]) == 0
+    assert json.loads((tmp_path / "out" / "scores.json").read_text())["overall"] == scores["overall"]
+    assert "direction" in capsys.readouterr().out
+
+
+def test_no_runnable_rows(data, tmp_path):
+    rows = [r for r in read_tsv(data) if r.tgt_lang == "de"]
+    with pytest.raises(SimulstError, match="no row can be run"):
+        evaluate(rows, EnglishOnly(WORDS, sample_rate=16000), lambda: WaitK(), SessionOptions(), tmp_path / "o", progress=None)
+
+
+def test_bad_data_file(tmp_path):
+    (tmp_path / "bad.tsv").write_text("id\taudio\n1\tx.wav\n")
+    with pytest.raises(SimulstError, match="missing column"):
+        read_tsv(tmp_path / "bad.tsv")
+    assert main(["score", str(tmp_path / "nothing")]) == 2
