@@ -38,8 +38,9 @@ class Hypothesis(Protocol):
 
 
 class Stream(Protocol):
-    def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool) -> Hypothesis | None:
-        """A hypothesis over ``audio`` continuing ``prefix``; None when more audio is needed first."""
+    def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool, context: Sequence[int] = ()) -> Hypothesis | None:
+        """A hypothesis over ``audio`` continuing ``prefix`` (committed tokens of this audio), after ``context``
+        (committed tokens of earlier, dropped audio); None when more audio is needed first."""
 
     def detokenize(self, tokens: Sequence[int]) -> str: ...
 

@@ -35,7 +35,7 @@ class WhisperOptions:
         0.6, "before the first word, wait while Whisper's no-speech probability is above this (1 disables the gate)"
     )
     detect_ms: int = opt(2000, "audio (ms) buffered before the source language is detected, when it is not given")
-    max_prefix: int = opt(224, "most committed tokens fed back to the decoder as prefix")
+    max_context: int = opt(96, "most context tokens (text of dropped audio) given to the decoder as its previous-text prompt")
     threads: int = opt(0, "torch CPU threads (0: torch's default)")
 
 
@@ -65,6 +65,7 @@ class WhisperBackend:
         self.eot = special("<|endoftext|>")
         self.sot = special("<|startoftranscript|>")
         self.notimestamps = special("<|notimestamps|>")
+        self.startofprev = special("<|startofprev|>")
         self.no_speech = special("<|nospeech|>") or special("<|nocaptions|>")
         self.task_ids = {t: special(f"<|{t}|>") for t in ("translate", "transcribe")}
         vocab = self.tokenizer.get_vocab(with_added_tokens=True)
@@ -149,13 +150,14 @@ class WhisperStream:
         self.backend, self.options = backend, options
         self.language = options.src_lang if backend.multilingual else None
 
-    def prompt(self) -> list[int]:
+    def prompt(self, context: Sequence[int] = ()) -> list[int]:
         b = self.backend
+        previous = [b.startofprev, *context[-b.options.max_context :]] if context and b.startofprev is not None else []
         if not b.multilingual:
-            return [b.sot, b.notimestamps]
-        return [b.sot, b.languages[self.language], b.task_ids[self.options.task], b.notimestamps]
+            return [*previous, b.sot, b.notimestamps]
+        return [*previous, b.sot, b.languages[self.language], b.task_ids[self.options.task], b.notimestamps]
 
-    def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool) -> WhisperHypothesis | None:
+    def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool, context: Sequence[int] = ()) -> WhisperHypothesis | None:
         b = self.backend
         audio = audio[-WINDOW_S * SAMPLE_RATE :]
         if len(audio) == 0:
@@ -166,7 +168,7 @@ class WhisperStream:
         if b.multilingual and self.language is None:
             self.language = b.detect_language(encoded)
         frames = min(encoded.shape[1], -(-len(audio) // (2 * HOP)))
-        hyp = WhisperHypothesis(b, encoded, frames, self.prompt(), list(prefix)[-b.options.max_prefix :])
+        hyp = WhisperHypothesis(b, encoded, frames, self.prompt(list(context)), list(prefix))
         if not prefix and b.no_speech is not None and hyp.no_speech_prob() > b.options.no_speech_threshold:
             return None
         return hyp
@@ -184,6 +186,7 @@ class WhisperHypothesis:
         self.backend, self.encoded, self.frames = backend, encoded, frames
         self.cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
         self._feed = prompt + prefix
+        self._sot_at = prompt.index(backend.sot)
         self._first = not prefix
         self._candidate: Candidate | None = None
         self._no_speech: float | None = None
@@ -214,7 +217,7 @@ class WhisperHypothesis:
                 output_attentions=True,
             )
             if self._no_speech is None and b.no_speech is not None:
-                self._no_speech = float(torch.softmax(b.model.proj_out(out.last_hidden_state[0, 0]), -1)[b.no_speech])
+                self._no_speech = float(torch.softmax(b.model.proj_out(out.last_hidden_state[0, self._sot_at]), -1)[b.no_speech])
             logits = b.model.proj_out(out.last_hidden_state[0, -1]) + (b.begin_mask if self._first else b.mask)
             logprobs = torch.log_softmax(logits, dim=-1)
             token = int(torch.argmax(logprobs))

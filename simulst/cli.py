@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 from simulst import registry
@@ -94,11 +95,46 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     rows = rows[: ns.limit] if ns.limit else rows
     if not rows:
         raise SimulstError("no rows to evaluate (check --directions and --limit)")
-    backend, policy, options = _build(ns)
-    policy_options = policy.options
-    scores = evaluate(rows, backend, lambda: type(policy)(policy_options), options, ns.output, ns.computation_aware)
-    print(format_scores(scores))
-    print(f"wrote {ns.output}/instances.log, scores.tsv, scores.json", file=sys.stderr)
+    points = _sweep_points(ns) if ns.sweep else [(ns, ns.output)]
+    summary = ["point\tBLEU\tLAAL\tLAAL_CA\tAL\tRTF"]
+    for point_ns, output in points:
+        backend, policy, options = _build(point_ns)
+        policy_options = policy.options
+        scores = evaluate(rows, backend, lambda: type(policy)(policy_options), options, output, ns.computation_aware)
+        print(format_scores(scores))
+        print(f"wrote {output}/instances.log, scores.tsv, scores.json", file=sys.stderr)
+        o = scores["overall"]
+        summary.append("\t".join([Path(output).name] + [f"{o.get(m, float('nan')):.3f}" for m in ("BLEU", "LAAL", "LAAL_CA", "AL", "RTF")]))
+    if ns.sweep:
+        (Path(ns.output) / "sweep.tsv").write_text("\n".join(summary) + "\n")
+        print("\n".join(summary))
+    return 0
+
+
+def _sweep_points(ns: argparse.Namespace) -> list[tuple[argparse.Namespace, str]]:
+    """One namespace per value of ``--sweep KEY=V1,V2,...`` (KEY: a flag's dest, e.g. alignatt.frame_threshold)."""
+    key, _, values = ns.sweep.partition("=")
+    actions = {a.dest: a for a in ns.parser._actions}
+    if key not in actions or not values:
+        known = ", ".join(sorted(d for d in actions if d not in ("help", "sweep", "output", "data")))
+        raise SimulstError(f"--sweep takes KEY=V1,V2,... with KEY one of: {known}")
+    points = []
+    for value in values.split(","):
+        point = argparse.Namespace(**vars(ns))
+        convert = actions[key].type or str
+        try:
+            setattr(point, key, convert(value))
+        except (TypeError, ValueError):
+            raise SimulstError(f"--sweep: {value!r} is not a valid value for {key}") from None
+        points.append((point, str(Path(ns.output) / f"{key}={value}")))
+    return points
+
+
+def cmd_plot(ns: argparse.Namespace) -> int:
+    from simulst.eval.plot import plot
+
+    for path in plot(ns.dirs, ns.output, ns.timelines):
+        print(path)
     return 0
 
 
@@ -152,8 +188,23 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--directions", help="only these directions, comma-separated (e.g. de-en,fr-en)")
     ev.add_argument("--limit", type=int, help="only the first N rows (after --directions)")
     ev.add_argument("--computation-aware", action="store_true", help="also list the _CA metrics in scores.tsv (scores.json always has them)")
+    ev.add_argument(
+        "--sweep",
+        help="KEY=V1,V2,...: one run per value, in OUTPUT/KEY=V, plus OUTPUT/sweep.tsv; KEY is any option's name, "
+        "policy options as POLICY.FIELD (e.g. alignatt.frame_threshold=2,4,6,8 or chunk_ms=500,1000)",
+    )
     _model_options(ev)
-    ev.set_defaults(run=cmd_eval)
+    ev.set_defaults(run=cmd_eval, parser=ev)
+
+    pl = sub.add_parser(
+        "plot",
+        help="draw the latency-quality curve of runs and per-instance read/write timelines (PNG and SVG)",
+        description="DIR is an eval output directory, or a sweep directory holding several runs.",
+    )
+    pl.add_argument("dirs", nargs="+", metavar="DIR", help="eval output or sweep directories")
+    pl.add_argument("--output", default="plots", help="where the PNG and SVG files go (default: plots)")
+    pl.add_argument("--timelines", type=int, default=4, help="instances per run to draw a timeline for (default: 4)")
+    pl.set_defaults(run=cmd_plot)
 
     sc = sub.add_parser(
         "score",

@@ -30,7 +30,9 @@ class SessionOptions:
     chunk_ms: int = opt(1000, "source audio (ms) read before each policy decision round")
     whole_words: bool = opt(True, "never commit part of a word: when the policy stops inside a word, hold the word back")
     partials: bool = opt(False, "also emit the provisional continuation after each round (costs extra decoding)")
-    max_tokens: int = opt(200, "most target tokens a session may emit (a guard against runaway output)")
+    max_tokens: int = opt(100, "most target tokens written in one decision round (a guard against runaway output)")
+    max_buffer_ms: int = opt(15000, "audio kept for the model; past it, audio before the last committed word is dropped")
+    context_tokens: int = opt(64, "committed tokens of dropped audio kept as the model's text context")
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:

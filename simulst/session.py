@@ -25,18 +25,29 @@ from simulst.policies.base import Action, Policy, StateView
 
 
 class Session:
-    """Per-session state over a shared backend; a decision round runs every ``chunk_ms`` of new audio."""
+    """Per-session state over a shared backend; a decision round runs every ``chunk_ms`` of new audio.
+
+    History is bounded: when the buffered audio exceeds ``max_buffer_ms``, the audio before the last committed
+    word (located by its cross-attention) is dropped and the committed tokens before it become the model's text
+    context, so the cost of a round does not grow with the length of the stream.
+    """
 
     def __init__(self, backend: Backend, policy: Policy, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock) -> None:
-        if options.chunk_ms <= 0:
-            raise SimulstError(f"chunk_ms must be positive, not {options.chunk_ms}")
+        if options.chunk_ms <= 0 or options.max_buffer_ms < 2 * options.chunk_ms:
+            raise SimulstError(f"chunk_ms must be positive and max_buffer_ms at least twice chunk_ms ({options.chunk_ms}, {options.max_buffer_ms})")
         self.backend, self.policy, self.options, self.clock = backend, policy, options, clock
         self.stream = backend.open(options)
-        self._chunks: list[np.ndarray] = []
+        self._buffer = np.zeros(0, np.float32)
+        self._pending: list[np.ndarray] = []
+        self._offset = 0  # absolute sample index of the buffer's first sample
         self._received = 0  # samples fed
         self._decided = 0  # samples covered by the last decision round
-        self._step = max(1, round(options.chunk_ms * backend.sample_rate / 1000))
-        self.tokens: list[int] = []
+        self._rate = backend.sample_rate
+        self._step = max(1, round(options.chunk_ms * self._rate / 1000))
+        self.tokens: list[int] = []  # committed tokens whose audio is still buffered (the decoder's prefix)
+        self._marks: list[tuple[int, bool]] = []  # per token: absolute sample it attends to most, starts a word
+        self.context: list[int] = []  # committed tokens whose audio was dropped (the decoder's text context)
+        self._base = ""  # text of the tokens moved to context
         self.words = 0
         self.text = ""
         self.compute_s = 0.0
@@ -45,7 +56,7 @@ class Session:
 
     @property
     def source_ms(self) -> float:
-        return self._decided * 1000 / self.backend.sample_rate
+        return self._decided * 1000 / self._rate
 
     def feed_audio(self, samples: np.ndarray) -> None:
         """Append mono samples in [-1, 1] at the backend's rate; runs every round they complete."""
@@ -56,7 +67,7 @@ class Session:
             raise AudioError(f"expected 1-D float mono samples, got shape {samples.shape} dtype {samples.dtype}")
         if not np.all(np.isfinite(samples)):
             raise AudioError("audio holds NaN or infinite samples")
-        self._chunks.append(samples.astype(np.float32, copy=False))
+        self._pending.append(samples.astype(np.float32, copy=False))
         self._received += len(samples)
         while self._received - self._decided >= self._step:
             self._round(self._decided + self._step, final=False)
@@ -73,62 +84,86 @@ class Session:
             yield self._events.popleft()
 
     def _audio(self, upto: int) -> np.ndarray:
-        if len(self._chunks) > 1:
-            self._chunks = [np.concatenate(self._chunks)]
-        return self._chunks[0][:upto] if self._chunks else np.zeros(0, np.float32)
+        if self._pending:
+            self._buffer = np.concatenate([self._buffer, *self._pending])
+            self._pending = []
+        return self._buffer[: upto - self._offset]
 
     def _round(self, upto: int, final: bool) -> None:
         start = self.clock()
         self._decided = upto
-        hyp = self.stream.begin(self._audio(upto), self.tokens, final) if upto or final else None
+        audio = self._audio(upto)
+        hyp = self.stream.begin(audio, self.tokens, final, self.context) if len(audio) else None
         written_before = len(self.tokens)
         tail: list[int] = []
         if hyp is not None:
             held = self._decide(hyp, final)
             if self.options.partials and not final:
                 tail = held + self._continue(hyp, held)
+        if not final:
+            self._trim(upto)
         compute = self.clock() - start
         self.compute_s += compute
         stamp = dict(source_ms=self.source_ms, compute_ms=compute * 1000, elapsed_ms=self.source_ms + self.compute_s * 1000)
-        if len(self.tokens) > written_before:
-            stable = self.stream.detokenize(self.tokens).rstrip("\ufffd")
+        if len(self.tokens) > written_before or len(self._base) > len(self.text):
+            stable = (self._base + self.stream.detokenize(self.tokens)).rstrip("\ufffd")
             if len(stable) > len(self.text):
                 self._events.append(Commit(stable[len(self.text) :], **stamp))
                 self.text = stable
         if tail:
-            full = self.stream.detokenize(self.tokens + tail).rstrip("\ufffd")
+            full = (self._base + self.stream.detokenize(self.tokens + tail)).rstrip("\ufffd")
             self._events.append(Partial(full[len(self.text) :], **stamp))
         if final:
-            self._events.append(End(self.stream.detokenize(self.tokens).strip(), **stamp))
+            self._events.append(End((self._base + self.stream.detokenize(self.tokens)).strip(), **stamp))
 
     def _decide(self, hyp: Hypothesis, final: bool) -> list[int]:
         """Write the tokens the policy allows; returns the tokens held back (an unfinished word)."""
         written: list[Candidate] = []
         words = self.words
-        while len(self.tokens) + len(written) < self.options.max_tokens:
+        while len(written) < self.options.max_tokens:
             candidate = hyp.propose()
             if candidate.is_end or repeats(self.tokens + [c.token for c in written] + [candidate.token]):
                 break
             view = StateView(candidate, self.source_ms, hyp.frames, self.backend.frame_ms, words)
             if not final and self.policy.decide(view) is Action.READ:
                 if self.options.whole_words and not candidate.starts_word:
-                    return self._commit(written, keep=_last_word_start(written))
+                    return self._commit(written, hyp.frames, keep=_last_word_start(written))
                 break
             hyp.accept(candidate)
             written.append(candidate)
-            words += candidate.starts_word or not (self.tokens or written[:-1])
-        return self._commit(written, keep=len(written))
+            words += candidate.starts_word or not (self.tokens or self.context or written[:-1])
+        return self._commit(written, hyp.frames, keep=len(written))
 
-    def _commit(self, written: list[Candidate], keep: int) -> list[int]:
+    def _commit(self, written: list[Candidate], frames: int, keep: int) -> list[int]:
+        per_frame = self.backend.frame_ms * self._rate / 1000
         for candidate in written[:keep]:
-            self.words += candidate.starts_word or not self.tokens
+            self.words += candidate.starts_word or not (self.tokens or self.context)
             self.tokens.append(candidate.token)
+            frame = min(int(np.argmax(candidate.attention)), max(frames - 1, 0))
+            self._marks.append((self._offset + int(frame * per_frame), candidate.starts_word))
         return [c.token for c in written[keep:]]
+
+    def _trim(self, upto: int) -> None:
+        """Bound the history: drop audio before the last committed word once the buffer is over its limit."""
+        limit = self.options.max_buffer_ms * self._rate // 1000
+        if upto - self._offset <= limit:
+            return
+        margin = self._rate // 5  # 200 ms before the word's attention peak
+        starts = [i for i in range(1, len(self.tokens)) if self._marks[i][1]]
+        cut, keep = upto - limit // 2, len(self.tokens)  # fallback: keep the last half, all text to context
+        if starts and upto - (self._marks[starts[-1]][0] - margin) <= limit:
+            keep = starts[-1]
+            cut = max(self._offset, self._marks[keep][0] - margin)
+        self._base += self.stream.detokenize(self.tokens[:keep])
+        self.context = (self.context + self.tokens[:keep])[-self.options.context_tokens :]
+        self.tokens, self._marks = self.tokens[keep:], self._marks[keep:]
+        self._buffer = self._buffer[cut - self._offset :]
+        self._offset = cut
 
     def _continue(self, hyp: Hypothesis, held: list[int]) -> list[int]:
         """The provisional tail: greedy continuation to the model's end, without writing it."""
         tail: list[int] = []
-        while len(self.tokens) + len(held) + len(tail) < self.options.max_tokens:
+        while len(held) + len(tail) < self.options.max_tokens:
             candidate = hyp.propose()
             if candidate.is_end or repeats(self.tokens + held + tail + [candidate.token]):
                 break

@@ -11,6 +11,14 @@ from simulst.models.base import Candidate
 from simulst.options import SessionOptions
 
 
+TIME_CODE = 1e6
+"""Audio made by ``timecoded(n)`` says where it starts: sample value x is sample index x * TIME_CODE."""
+
+
+def timecoded(samples: int) -> np.ndarray:
+    return (np.arange(samples) / TIME_CODE).astype(np.float32)
+
+
 @dataclass
 class FakeBackend:
     """``script`` is ``[(word, aligned_ms), ...]``; a word not yet heard attends to the last frame.
@@ -25,6 +33,8 @@ class FakeBackend:
     sample_rate: int = 1000
     frame_ms: float = 10.0
     opened: list = field(default_factory=list)
+    begun: list = field(default_factory=list)
+    """``(samples, prefix tokens, context tokens)`` of every round."""
 
     def open(self, options: SessionOptions) -> "FakeStream":
         self.opened.append(options)
@@ -35,8 +45,12 @@ class FakeStream:
     def __init__(self, backend: FakeBackend) -> None:
         self.backend = backend
 
-    def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool) -> "FakeHypothesis | None":
-        return FakeHypothesis(self.backend, len(audio), list(prefix)) if len(audio) else None
+    def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool, context: Sequence[int] = ()) -> "FakeHypothesis | None":
+        self.backend.begun.append((len(audio), len(prefix), len(context)))
+        if not len(audio):
+            return None
+        offset_ms = round(float(audio[0]) * TIME_CODE) * 1000 / self.backend.sample_rate
+        return FakeHypothesis(self.backend, len(audio), list(context) + list(prefix), offset_ms)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         text = ""
@@ -47,8 +61,8 @@ class FakeStream:
 
 
 class FakeHypothesis:
-    def __init__(self, backend: FakeBackend, samples: int, prefix: list[int]) -> None:
-        self.backend = backend
+    def __init__(self, backend: FakeBackend, samples: int, prefix: list[int], offset_ms: float = 0.0) -> None:
+        self.backend, self.offset_ms = backend, offset_ms
         self.frames = int(samples * 1000 / backend.sample_rate / backend.frame_ms)
         self.next = len(prefix)
         self.steps = 0
@@ -60,7 +74,7 @@ class FakeHypothesis:
         if index >= len(script):
             return Candidate(token=-1, starts_word=False, is_end=True, attention=np.ones(self.frames) / self.frames)
         word, aligned_ms = script[index]
-        frame = min(int(aligned_ms / self.backend.frame_ms), self.frames - 1)
+        frame = max(0, min(int((aligned_ms - self.offset_ms) / self.backend.frame_ms), self.frames - 1))
         attention = np.zeros(self.frames)
         attention[frame] = 1.0
         return Candidate(token=index, starts_word=not word.startswith("+"), is_end=False, attention=attention)

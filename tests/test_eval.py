@@ -74,3 +74,23 @@ def test_bad_data_file(tmp_path):
     with pytest.raises(SimulstError, match="missing column"):
         read_tsv(tmp_path / "bad.tsv")
     assert main(["score", str(tmp_path / "nothing")]) == 2
+
+
+def test_sweep_and_plot(data, tmp_path, monkeypatch, capsys):
+    """A sweep over a policy option writes one run per point; plot draws the curve and timelines."""
+    from simulst import build
+
+    monkeypatch.setattr(build, "backend", lambda *a, **k: EnglishOnly(WORDS, sample_rate=16000))
+    out = tmp_path / "sweep"
+    code = main(["eval", "--data", str(data), "--output", str(out), "--policy", "waitk", "--sweep", "waitk.k=1,2", "--directions", "de-en"])
+    assert code == 0
+    k1 = json.loads((out / "waitk.k=1" / "scores.json").read_text())["overall"]
+    k2 = json.loads((out / "waitk.k=2" / "scores.json").read_text())["overall"]
+    assert k2["AL"] > k1["AL"]  # more lag with larger k
+    assert (out / "sweep.tsv").read_text().splitlines()[0].startswith("point\tBLEU")
+    assert main(["plot", str(out), "--output", str(tmp_path / "plots")]) == 0
+    names = {p.name for p in (tmp_path / "plots").iterdir()}
+    assert {"latency-quality.png", "latency-quality.svg", "timeline-waitk.k=1-row0.png"} <= names
+    assert (tmp_path / "plots" / "latency-quality.png").stat().st_size > 5000
+    assert main(["eval", "--data", str(data), "--output", str(out), "--sweep", "nonsense=1"]) == 2
+    assert "--sweep takes KEY=V1,V2" in capsys.readouterr().err

@@ -9,14 +9,14 @@ from simulst.events import Commit, End, Partial
 from simulst.options import SessionOptions
 from simulst.policies import AlignAtt, AlignAttOptions, WaitK, WaitKOptions
 from simulst.session import Session, repeats
-from tests.fake import FakeBackend
+from tests.fake import FakeBackend, timecoded
 
 WORDS = [("one", 500), ("two", 1500), ("three", 1800), ("four", 3200), ("five", 3990)]
 
 
 def run(backend, policy, seconds, options=SessionOptions(), feed=None, clock=None):
     session = Session(backend, policy, options, clock or StepClock(0.05))
-    audio = np.zeros(int(seconds * backend.sample_rate), np.float32)
+    audio = timecoded(int(seconds * backend.sample_rate))
     for start in range(0, len(audio), feed or len(audio)):
         session.feed_audio(audio[start : start + (feed or len(audio))])
     session.feed_eof()
@@ -116,10 +116,10 @@ def test_repeats():
     assert not repeats([1, 2, 3, 4, 5, 6])
 
 
-def test_max_tokens_bounds_output():
+def test_max_tokens_bounds_each_round():
     words = [(str(i), 0) for i in range(50)]
     events = run(FakeBackend(words), WaitK(WaitKOptions(k=1, stride_ms=100)), 1, SessionOptions(max_tokens=7), clock=StepClock(0))
-    assert events[-1].text == "0 1 2 3 4 5 6"
+    assert [e.text for e in events] == [" 0 1 2 3 4 5 6", " 7 8 9 10 11 12 13", "0 1 2 3 4 5 6 7 8 9 10 11 12 13"]
 
 
 def test_bad_audio_is_refused_and_loses_nothing():
@@ -147,6 +147,8 @@ def test_empty_input_ends_with_empty_text():
 def test_invalid_chunk_size():
     with pytest.raises(SimulstError, match="chunk_ms"):
         Session(FakeBackend(WORDS), AlignAtt(), SessionOptions(chunk_ms=0))
+    with pytest.raises(SimulstError, match="max_buffer_ms"):
+        Session(FakeBackend(WORDS), AlignAtt(), SessionOptions(chunk_ms=1000, max_buffer_ms=1500))
 
 
 def test_partial_event_types_are_distinct():
@@ -168,3 +170,16 @@ def test_unfinished_words_are_held_back():
         ("commit", "ible news", 2000),
         ("final", "incredible news", 2000),
     ]
+
+
+def test_history_is_bounded_on_long_streams():
+    """Past max_buffer_ms, audio before the last committed word is dropped and earlier tokens become context."""
+    words = [(f"w{i}", 500 + 1000 * i) for i in range(30)]  # one word a second, each heard half a second in
+    backend = FakeBackend(words)
+    events = run(backend, AlignAtt(AlignAttOptions(frame_threshold=2)), 30, SessionOptions(max_buffer_ms=5000), clock=StepClock(0))
+    assert events[-1].text == " ".join(w for w, _ in words)
+    assert max(samples for samples, _, _ in backend.begun) <= 5000 + 1000
+    assert max(prefix for _, prefix, _ in backend.begun) <= 6
+    assert max(context for _, _, context in backend.begun) > 20
+    commits = [e for e in events if e.type == "commit"]
+    assert all(e.source_ms - int(e.text.split()[-1][1:]) * 1000 <= 2000 for e in commits)

@@ -1,0 +1,96 @@
+"""Plots: the latency-quality curve of runs (BLEU vs LAAL, with and without computation) and per-instance
+read/write timelines (source time against emitted words, as in "Visualization: the missing factor in SimulST")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from simulst.errors import SimulstError
+from simulst.eval.instances import read_log
+
+
+def run_dirs(paths: list[str | Path]) -> list[Path]:
+    """Output directories among ``paths``: each one itself, or the runs of a sweep below it."""
+    found = []
+    for path in map(Path, paths):
+        if (path / "scores.json").exists():
+            found.append(path)
+        else:
+            found += sorted(p.parent for p in path.glob("*/scores.json"))
+    if not found:
+        raise SimulstError(f"no scores.json in {', '.join(map(str, paths))} (run simulst eval first)")
+    return found
+
+
+def _save(fig, output: Path, name: str) -> list[Path]:
+    written = []
+    for ext in ("png", "svg"):
+        target = output / f"{name}.{ext}"
+        fig.savefig(target, dpi=120, bbox_inches="tight")
+        written.append(target)
+    return written
+
+
+def latency_quality(runs: list[Path], output: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    points = []
+    for run in runs:
+        overall = json.loads((run / "scores.json").read_text())["overall"]
+        points.append((run.name, overall["BLEU"], overall.get("LAAL"), overall.get("LAAL_CA")))
+    points.sort(key=lambda p: p[2] or 0)
+    for key, style, label in ((2, "o-", "LAAL (computation-unaware)"), (3, "s--", "LAAL_CA (computation-aware)")):
+        xs = [p[key] / 1000 for p in points if p[key] is not None]
+        ys = [p[1] for p in points if p[key] is not None]
+        ax.plot(xs, ys, style, label=label)
+        for p in points:
+            if p[key] is not None:
+                ax.annotate(p[0], (p[key] / 1000, p[1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("latency (s)")
+    ax.set_ylabel("BLEU")
+    ax.set_title("latency-quality")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    written = _save(fig, output, "latency-quality")
+    plt.close(fig)
+    return written
+
+
+def timelines(run: Path, output: Path, limit: int = 4) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for ins in read_log(run / "instances.log")[:limit]:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        words = range(1, len(ins["delays"]) + 1)
+        ax.step([d / 1000 for d in ins["delays"]], words, where="post", label="emitted (source time)")
+        if ins.get("elapsed"):
+            ax.step([e / 1000 for e in ins["elapsed"]], words, where="post", linestyle="--", label="emitted (with compute)")
+        ax.axvline(ins["source_length"] / 1000, color="grey", linewidth=0.8, label="end of source")
+        ax.plot([0, ins["source_length"] / 1000], [0, len(ins.get("reference", "").split())], ":", color="grey", label="ideal (reference pace)")
+        ax.set_xlabel("source time (s)")
+        ax.set_ylabel("target words")
+        ax.set_title(f"{ins.get('id', ins['index'])}: read/write timeline", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        written += _save(fig, output, f"timeline-{run.name}-{ins.get('id', ins['index'])}")
+        plt.close(fig)
+    return written
+
+
+def plot(paths: list[str | Path], output: str | Path, limit: int = 4) -> list[Path]:
+    runs = run_dirs(paths)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    written = latency_quality(runs, output)
+    for run in runs:
+        written += timelines(run, output, limit)
+    return written

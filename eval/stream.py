@@ -1,0 +1,70 @@
+"""Long-form scoring: resegment a whole-stream output against reference sentences by minimum word edit distance
+(the idea of mwerSegmenter, Matusov et al. 2005), then StreamLAAL (Papi et al. 2024): LAAL of each sentence
+with delays taken relative to the sentence's start in the stream."""
+
+from __future__ import annotations
+
+import re
+from statistics import mean
+from typing import Sequence
+
+from simulst.eval import latency
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+def resegment(hyp_words: Sequence[str], references: Sequence[str]) -> list[tuple[int, int]]:
+    """``[(start, end), ...]``: the hypothesis word span aligned to each reference, by one Levenshtein alignment
+    of the hypothesis against the concatenated references (case and punctuation ignored)."""
+    hyp = [_norm(w) for w in hyp_words]
+    ref, ends = [], []
+    for sentence in references:
+        ref += [_norm(w) for w in sentence.split()]
+        ends.append(len(ref))
+    n, m = len(hyp), len(ref)
+    # cost[i][j]: distance between hyp[:i] and ref[:j]; rows kept for the backtrace
+    cost = [list(range(m + 1))]
+    for i in range(1, n + 1):
+        prev, row = cost[-1], [i] + [0] * m
+        h = hyp[i - 1]
+        for j in range(1, m + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (h != ref[j - 1]))
+        cost.append(row)
+    # backtrace: for each reference position j, the hypothesis position aligned when ref[:j] is consumed
+    cut_at = [0] * (m + 1)
+    i, j = n, m
+    cut_at[m] = n
+    while j > 0:
+        if i > 0 and cost[i][j] == cost[i - 1][j - 1] + (hyp[i - 1] != ref[j - 1]):
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
+            i -= 1
+            continue
+        else:
+            j -= 1
+        cut_at[j] = i
+    spans, start = [], 0
+    for k, end in enumerate(ends):
+        stop = n if k == len(ends) - 1 else max(start, cut_at[end])
+        spans.append((start, stop))
+        start = stop
+    return spans
+
+
+def stream_laal(
+    words: Sequence[str],
+    stamps: Sequence[float],
+    segments: Sequence[tuple[float, float, str]],
+) -> tuple[float, list[str]]:
+    """StreamLAAL over ``segments`` = ``[(offset_ms, duration_ms, reference), ...]``; returns the score and the
+    resegmented hypothesis sentences. ``stamps`` are per-word delays (or elapsed times) in stream time."""
+    spans = resegment(words, [ref for _, _, ref in segments])
+    scores, sentences = [], []
+    for (start, stop), (offset, duration, reference) in zip(spans, segments):
+        sentences.append(" ".join(words[start:stop]))
+        if stop > start:
+            relative = [s - offset for s in stamps[start:stop]]
+            scores.append(latency.laal(relative, duration, len(reference.split(" "))))
+    return (float(mean(scores)) if scores else 0.0), sentences
