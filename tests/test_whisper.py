@@ -1,9 +1,13 @@
 """The Whisper backend on the embedded weights: conversion, decoding, streaming with both policies."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from simulst import build
+from simulst.eval.quality import wer
 from simulst.options import SessionOptions
 from simulst.streaming.audio import load_audio
 from tests.conftest import dev_clip
@@ -19,11 +23,20 @@ def stream(backend, clip, policy, options, **session):
     return list(s.events()), len(audio) / backend.sample_rate * 1000
 
 
-def test_conversion_matches_ctranslate2_greedy(whisper_base):
-    """The in-process conversion reproduces CTranslate2's own greedy decoding token for token (30 s window)."""
-    ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is in the test extra: pip install 'simulst[test]'")
-    import torch
+CT2_GREEDY = """
+import sys, numpy as np, ctranslate2
+model = ctranslate2.models.Whisper(sys.argv[1], device="cpu", compute_type="float32", intra_threads=1)
+features = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.load(sys.argv[2])))
+prompt = [int(t) for t in sys.argv[3].split(",")]
+print(",".join(map(str, model.generate(features, [prompt], beam_size=1)[0].sequences_ids[0])))
+"""
 
+
+def test_conversion_matches_ctranslate2_greedy(whisper_base, tmp_path):
+    """The in-process conversion reproduces CTranslate2's own greedy decoding token for token (30 s window).
+
+    CTranslate2 runs in a child process: its OpenMP threads would otherwise keep spinning beside torch's."""
+    pytest.importorskip("ctranslate2", reason="ctranslate2 is in the test extra: pip install 'simulst[test]'")
     from simulst.models.whisper import WhisperBackend, WhisperOptions
     from simulst.models.whisper_load import EMBEDDED, _package_dir
 
@@ -36,26 +49,22 @@ def test_conversion_matches_ctranslate2_greedy(whisper_base):
         hyp.accept(c)
         ours.append(c.token)
 
-    # CTranslate2 needs the joined model.bin: build a directory beside the test's cache
     entry = EMBEDDED["whisper-base"]
     part_dirs = [_package_dir(m, "") for m in entry["packages"]]
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        with open(tmp / "model.bin", "wb") as out:
-            for d, f in zip(part_dirs, entry["files"]):
-                out.write((d / f).read_bytes())
-        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-            (tmp / name).write_bytes((part_dirs[0] / "data" / name).read_bytes())
-        model = ctranslate2.models.Whisper(str(tmp), device="cpu", compute_type="float32")
-        features = padded.log_mel(audio).numpy()
-        prompt = stream_.prompt()
-        result = model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(features)), [prompt], beam_size=1)
-    theirs = [t for t in result[0].sequences_ids[0] if t < padded.eot]
+    with open(tmp_path / "model.bin", "wb") as out:
+        for d, f in zip(part_dirs, entry["files"]):
+            out.write((d / f).read_bytes())
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (tmp_path / name).write_bytes((part_dirs[0] / "data" / name).read_bytes())
+    np.save(tmp_path / "features.npy", padded.log_mel(audio).numpy())
+    done = subprocess.run(
+        [sys.executable, "-c", CT2_GREEDY, str(tmp_path), str(tmp_path / "features.npy"), ",".join(map(str, stream_.prompt()))],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = [int(t) for t in done.stdout.strip().split(",") if int(t) < padded.eot]
     assert ours == theirs, (stream_.detokenize(ours), stream_.detokenize(theirs))
-    assert torch.is_tensor(padded.mask)
+    assert len(ours) > 10
 
 
 def test_alignatt_streams_german_clip(whisper_base):
@@ -88,19 +97,21 @@ def test_language_is_detected(whisper_base):
 
 
 def test_transcribe_task(whisper_base):
-    events, _ = stream(whisper_base, "en-003", "alignatt", None, src_lang="en", task="transcribe")
-    # reference: "The cabbage juice changes color depending on how acidic or basic (alkaline) the chemical is."
-    text = events[-1].text.lower()
-    assert "juice changes colo" in text and "chemical" in text
+    events, _ = stream(whisper_base, "en-000", "alignatt", None, src_lang="en", task="transcribe")
+    reference = "However, due to the slow communication channels, styles in the west could lag behind by 25 to 30 year."
+    assert wer([events[-1].text], [reference]) < 15
 
 
 def test_tiny_en_transcribes_english(model_cache):
     from simulst.models.whisper import WhisperOptions
 
     tiny = build.backend("whisper", WhisperOptions(model="whisper-tiny.en"))
-    events, _ = stream(tiny, "en-001", "alignatt", None, src_lang="en", task="transcribe")
-    # reference: "All nouns, alongside the word Sie for you, always begin with a capital letter, even in the middle ..."
-    assert "capital letter" in events[-1].text.lower()
+    events, _ = stream(tiny, "en-002", "alignatt", None, src_lang="en", task="transcribe")
+    reference = (
+        "To the north and within easy reach is the romantic and fascinating town of Sintra and which was made "
+        "famous to foreigners after a glowing account of its splendours recorded by Lord Byron."
+    )
+    assert wer([events[-1].text], [reference]) < 35
 
 
 def test_converted_weights_are_cached(whisper_base, model_cache):
