@@ -19,17 +19,25 @@ class Row:
     tgt_lang: str | None
     source: str
     reference: str
+    segments: tuple[tuple[float, float, str, str], ...] = ()
+    """For a long-form stream: ``(offset_ms, duration_ms, source, reference)`` of each sentence."""
 
     @property
     def direction(self) -> str:
         return f"{self.src_lang or 'xx'}-{self.tgt_lang or 'xx'}"
 
 
-def read_tsv(path: str | Path) -> list[Row]:
-    """``id audio duration src_lang tgt_lang source reference``, tab-separated, a header, audio relative to the file."""
+def read_tsv(path: str | Path, src_lang: str | None = None, tgt_lang: str | None = None) -> list[Row]:
+    """``id audio duration src_lang tgt_lang source reference``, tab-separated, a header, audio relative to the file.
+
+    A long-form ``NAME.segments.tsv`` (``segment_id offset duration source reference``, seconds) is read as one
+    row: the stream ``NAME.flac`` (or .wav) with its sentences.
+    """
     path = Path(path)
     if not path.exists():
         raise SimulstError(f"data file not found: {path}")
+    if path.name.endswith(".segments.tsv"):
+        return [read_stream(path, src_lang, tgt_lang)]
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         missing = set(COLUMNS) - set(reader.fieldnames or [])
@@ -49,3 +57,14 @@ def read_lists(source: str | Path, target: str | Path, src_lang: str | None = No
         raise SimulstError(f"{source} has {len(sources)} lines but {target} has {len(targets)}")
     base = Path(source).parent
     return [Row(str(i), base / s if not Path(s).is_absolute() else Path(s), src_lang, tgt_lang, "", t) for i, (s, t) in enumerate(zip(sources, targets))]
+
+
+def read_stream(path: Path, src_lang: str | None, tgt_lang: str | None) -> Row:
+    stem = path.name[: -len(".segments.tsv")]
+    audio = next((path.parent / f"{stem}{ext}" for ext in (".flac", ".wav", ".ogg") if (path.parent / f"{stem}{ext}").exists()), None)
+    if audio is None:
+        raise SimulstError(f"{path}: no audio {stem}.flac/.wav/.ogg beside it")
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    segments = tuple((float(r["offset"]) * 1000, float(r["duration"]) * 1000, r["source"], r["reference"]) for r in rows)
+    return Row(stem, audio, src_lang, tgt_lang, " ".join(s[2] for s in segments), " ".join(s[3] for s in segments), segments)

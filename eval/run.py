@@ -25,6 +25,13 @@ def _row_options(row: Row, options: SessionOptions) -> SessionOptions:
     return dataclasses.replace(options, src_lang=row.src_lang or options.src_lang, tgt_lang=tgt, task=task)
 
 
+def _segments(row: Row, task: str) -> dict:
+    """A stream's sentences, with the reference the task is scored against."""
+    if not row.segments:
+        return {}
+    return {"segments": [[offset, duration, source if task == "transcribe" else reference] for offset, duration, source, reference in row.segments]}
+
+
 def evaluate(
     rows: list[Row],
     backend,
@@ -71,6 +78,7 @@ def evaluate(
                 tgt_lang=row_options.src_lang if row_options.task == "transcribe" else row_options.tgt_lang,
                 task=row_options.task,
                 compute_ms=session.compute_s * 1000,
+                **_segments(row, row_options.task),
             )
             log.write(json.dumps(instance, ensure_ascii=False) + "\n")
             log.flush()

@@ -8,6 +8,7 @@ from pathlib import Path
 from statistics import mean
 
 from simulst.eval import latency, quality
+from simulst.eval.stream import stream_laal
 
 LATENCY = ["LAAL", "AL", "AP", "DAL", "ATD", "StartOffset", "EndOffset"]
 TSV_COLUMNS = ["BLEU", "LAAL", "AL", "AP", "DAL", "ATD"]
@@ -33,9 +34,29 @@ def instance_latency(ins: dict) -> dict[str, float]:
     return out
 
 
+def _resegmented(instances: list[dict]) -> tuple[list[str], list[str], dict[str, float]]:
+    """Long-form instances: hypothesis sentences aligned to the reference sentences, and StreamLAAL."""
+    hyps, refs, laal, laal_ca = [], [], [], []
+    for ins in instances:
+        words = ins["prediction"].split()
+        score, sentences = stream_laal(words, ins["delays"], ins["segments"])
+        hyps += sentences
+        refs += [reference for _, _, reference in ins["segments"]]
+        laal.append(score)
+        if ins.get("elapsed"):
+            laal_ca.append(stream_laal(words, ins["elapsed"], ins["segments"])[0])
+    metrics = {"StreamLAAL": float(mean(laal))}
+    if len(laal_ca) == len(laal):
+        metrics["StreamLAAL_CA"] = float(mean(laal_ca))
+    return hyps, refs, metrics
+
+
 def group_scores(instances: list[dict]) -> dict[str, float]:
     hyps = [i["prediction"] for i in instances]
     refs = [i.get("reference", "") for i in instances]
+    stream_metrics: dict[str, float] = {}
+    if instances and all(i.get("segments") for i in instances):
+        hyps, refs, stream_metrics = _resegmented(instances)
     tgt_langs = {i.get("tgt_lang") for i in instances}
     result: dict[str, float] = {
         "BLEU": quality.bleu(hyps, refs, tgt_langs.pop() if len(tgt_langs) == 1 else None),
@@ -49,6 +70,7 @@ def group_scores(instances: list[dict]) -> dict[str, float]:
         result[name] = float(mean(values))
     if all("compute_ms" in i for i in instances):
         result["RTF"] = sum(i["compute_ms"] for i in instances) / max(sum(i["source_length"] for i in instances), 1e-9)
+    result.update(stream_metrics)
     result["Instances"] = len(instances)
     return result
 
@@ -76,7 +98,7 @@ def write_scores(directory: str | Path, scores: dict, computation_aware: bool) -
 
 def format_scores(scores: dict) -> str:
     """A table: one row per direction and one for all, the main metrics as columns."""
-    names = ["BLEU", "chrF", "WER", "LAAL", "LAAL_CA", "AL", "AL_CA", "DAL", "ATD", "RTF", "Instances"]
+    names = ["BLEU", "chrF", "WER", "LAAL", "LAAL_CA", "AL", "AL_CA", "DAL", "ATD", "StreamLAAL", "StreamLAAL_CA", "RTF", "Instances"]
     rows = [("all", scores["overall"])] + list(scores["by_direction"].items())
     names = [n for n in names if any(n in r for _, r in rows)]
     lines = ["\t".join(["direction"] + names)]

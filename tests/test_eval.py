@@ -94,3 +94,24 @@ def test_sweep_and_plot(data, tmp_path, monkeypatch, capsys):
     assert (tmp_path / "plots" / "latency-quality.png").stat().st_size > 5000
     assert main(["eval", "--data", str(data), "--output", str(out), "--sweep", "nonsense=1"]) == 2
     assert "--sweep takes KEY=V1,V2" in capsys.readouterr().err
+
+
+def test_long_form_stream_is_resegmented_and_scored(tmp_path):
+    """A NAME.segments.tsv stream: one instance, BLEU after resegmentation, StreamLAAL per sentence."""
+    soundfile.write(tmp_path / "talk.flac", np.zeros(16000 * 6), 16000)
+    (tmp_path / "talk.segments.tsv").write_text(
+        "segment_id\toffset\tduration\tsource\treference\n"
+        "s1\t0.0\t2.5\tTHE CAT\tthe cat sat\n"
+        "s2\t3.0\t3.0\tA DOG\tdown\n"
+    )
+    rows = read_tsv(tmp_path / "talk.segments.tsv", "de", "en")
+    assert len(rows) == 1 and rows[0].segments[1] == (3000.0, 3000.0, "A DOG", "down")
+    backend = EnglishOnly(WORDS, sample_rate=16000)
+    scores = evaluate(rows, backend, lambda: WaitK(WaitKOptions(k=1, stride_ms=1000)), SessionOptions(), tmp_path / "out", progress=None)
+    overall = scores["overall"]
+    # words: the@1000 cat@2000 sats@3000 down@4000 -> "the cat sats" | "down"
+    # sentence 1 (0-2.5 s, 3 reference words): LAAL over [1000, 2000, 3000] = 1000 + (2000 - 833.3) / 2 ... stops at 3000 >= 2500
+    first = (1000 + (2000 - 2500 / 3) + (3000 - 2 * 2500 / 3)) / 3
+    second = 4000 - 3000
+    assert overall["StreamLAAL"] == pytest.approx((first + second) / 2)
+    assert overall["chrF"] > 50  # the resegmented sentences match their references closely
