@@ -96,7 +96,7 @@ def _converted(ct2_dir: Path, weights: list[Path], sha256: str | None):
             tmp.rename(target)
         except OSError:  # another process converted it first
             shutil.rmtree(tmp, ignore_errors=True)
-    return WhisperForConditionalGeneration.from_pretrained(target, attn_implementation="eager", torch_dtype=torch.float32)
+    return WhisperForConditionalGeneration.from_pretrained(target, attn_implementation="eager", dtype=torch.float32)
 
 
 def _from_ct2(ct2_dir: Path, weights: list[Path], sha256: str | None) -> WhisperAssets:
@@ -121,7 +121,7 @@ def _from_transformers(name: str, local: bool) -> WhisperAssets:
     from transformers import WhisperForConditionalGeneration
 
     try:
-        model = WhisperForConditionalGeneration.from_pretrained(name, attn_implementation="eager", torch_dtype=torch.float32)
+        model = WhisperForConditionalGeneration.from_pretrained(name, attn_implementation="eager", dtype=torch.float32)
         if local:
             tokenizer = Tokenizer.from_file(str(Path(name) / "tokenizer.json"))
         else:

@@ -1,8 +1,24 @@
 """Read/write policies (import name ``simulst.policies``)."""
 
 from simulst.policies.alignatt import AlignAtt, AlignAttOptions
-from simulst.policies.base import Action, Policy, StateView
+from simulst.policies.base import Action, Observer, Policy, StateView
+from simulst.policies.edatt import EDAtt, EDAttOptions
+from simulst.policies.local_agreement import LocalAgreement, LocalAgreementOptions
 from simulst.policies.offline import Offline
 from simulst.policies.waitk import WaitK, WaitKOptions
 
-__all__ = ["Action", "AlignAtt", "AlignAttOptions", "Offline", "Policy", "StateView", "WaitK", "WaitKOptions"]
+__all__ = [
+    "Action",
+    "AlignAtt",
+    "AlignAttOptions",
+    "EDAtt",
+    "EDAttOptions",
+    "LocalAgreement",
+    "LocalAgreementOptions",
+    "Observer",
+    "Offline",
+    "Policy",
+    "StateView",
+    "WaitK",
+    "WaitKOptions",
+]

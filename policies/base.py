@@ -26,9 +26,17 @@ class StateView:
     frame_ms: float
     words_written: int
     """Target words committed so far, this round included."""
+    position: int = 0
+    """Tokens written in this round before the candidate."""
 
 
 class Policy(Protocol):
     Options: ClassVar[type]
 
     def decide(self, view: StateView) -> Action: ...
+
+
+class Observer(Protocol):
+    """A policy that also wants, after each round, what was written and the model's continuation after it."""
+
+    def observe(self, written: list[int], hypothesis: list[int]) -> None: ...

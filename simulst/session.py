@@ -48,6 +48,7 @@ class Session:
         self._marks: list[tuple[int, bool]] = []  # per token: absolute sample it attends to most, starts a word
         self.context: list[int] = []  # committed tokens whose audio was dropped (the decoder's text context)
         self._base = ""  # text of the tokens moved to context
+        self.committed = 0  # tokens committed in the whole session
         self.words = 0
         self.text = ""
         self.compute_s = 0.0
@@ -94,23 +95,26 @@ class Session:
         self._decided = upto
         audio = self._audio(upto)
         hyp = self.stream.begin(audio, self.tokens, final, self.context) if len(audio) else None
-        written_before = len(self.tokens)
+        before = self.committed
         tail: list[int] = []
         if hyp is not None:
             held = self._decide(hyp, final)
-            if self.options.partials and not final:
+            observe = getattr(self.policy, "observe", None)
+            if (self.options.partials or observe) and not final:
                 tail = held + self._continue(hyp, held)
+            if observe and not final:
+                observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
         if not final:
             self._trim(upto)
         compute = self.clock() - start
         self.compute_s += compute
         stamp = dict(source_ms=self.source_ms, compute_ms=compute * 1000, elapsed_ms=self.source_ms + self.compute_s * 1000)
-        if len(self.tokens) > written_before or len(self._base) > len(self.text):
+        if self.committed > before:
             stable = (self._base + self.stream.detokenize(self.tokens)).rstrip("\ufffd")
             if len(stable) > len(self.text):
                 self._events.append(Commit(stable[len(self.text) :], **stamp))
                 self.text = stable
-        if tail:
+        if tail and self.options.partials:
             full = (self._base + self.stream.detokenize(self.tokens + tail)).rstrip("\ufffd")
             self._events.append(Partial(full[len(self.text) :], **stamp))
         if final:
@@ -124,7 +128,7 @@ class Session:
             candidate = hyp.propose()
             if candidate.is_end or repeats(self.tokens + [c.token for c in written] + [candidate.token]):
                 break
-            view = StateView(candidate, self.source_ms, hyp.frames, self.backend.frame_ms, words)
+            view = StateView(candidate, self.source_ms, hyp.frames, self.backend.frame_ms, words, len(written))
             if not final and self.policy.decide(view) is Action.READ:
                 if self.options.whole_words and not candidate.starts_word:
                     return self._commit(written, hyp.frames, keep=_last_word_start(written))
@@ -139,6 +143,7 @@ class Session:
         for candidate in written[:keep]:
             self.words += candidate.starts_word or not (self.tokens or self.context)
             self.tokens.append(candidate.token)
+            self.committed += 1
             frame = min(int(np.argmax(candidate.attention)), max(frames - 1, 0))
             self._marks.append((self._offset + int(frame * per_frame), candidate.starts_word))
         return [c.token for c in written[keep:]]

@@ -28,6 +28,10 @@ class FakeBackend:
     """
 
     script: Sequence[tuple[str, float]]
+    guess_unheard: bool = False
+    """Propose a word not heard yet as a fresh guess each round (a token that never agrees across rounds)."""
+    tail_attention: float = 0.0
+    """Share of every token's attention put on the last frame (the rest on its aligned frame)."""
     loop_after: int | None = None
     """From this token on, the last two words repeat forever (a decoding loop)."""
     sample_rate: int = 1000
@@ -55,7 +59,7 @@ class FakeStream:
     def detokenize(self, tokens: Sequence[int]) -> str:
         text = ""
         for t in tokens:
-            word = self.backend.script[t][0]
+            word = self.backend.script[t % GUESS][0] if t < GUESS else "~" + self.backend.script[t % GUESS][0]
             text += word[1:] if word.startswith("+") else " " + word
         return text
 
@@ -76,8 +80,16 @@ class FakeHypothesis:
         word, aligned_ms = script[index]
         frame = max(0, min(int((aligned_ms - self.offset_ms) / self.backend.frame_ms), self.frames - 1))
         attention = np.zeros(self.frames)
-        attention[frame] = 1.0
-        return Candidate(token=index, starts_word=not word.startswith("+"), is_end=False, attention=attention)
+        attention[frame] += 1.0 - self.backend.tail_attention
+        attention[-1] += self.backend.tail_attention
+        token = index
+        if self.backend.guess_unheard and aligned_ms >= self.offset_ms + self.frames * self.backend.frame_ms:
+            token = GUESS * self.frames + index
+        return Candidate(token=token, starts_word=not word.startswith("+"), is_end=False, attention=attention)
 
     def accept(self, candidate: Candidate) -> None:
         self.next += 1
+
+
+GUESS = 1000
+"""Guessed tokens are ``GUESS * frames + index``: another id every round."""
