@@ -32,6 +32,11 @@ def _words(text: str) -> list[str]:
     return re.sub(r"[^\w\s']", " ", text.lower()).split()
 
 
+def normalize(text: str) -> str:
+    """Lower case, punctuation removed, single spaces (how transcripts are compared)."""
+    return " ".join(_words(text))
+
+
 def wer(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Corpus word error rate (%) after lower-casing and removing punctuation."""
     errors = total = 0

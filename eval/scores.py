@@ -58,11 +58,14 @@ def group_scores(instances: list[dict]) -> dict[str, float]:
     if instances and all(i.get("segments") for i in instances):
         hyps, refs, stream_metrics = _resegmented(instances)
     tgt_langs = {i.get("tgt_lang") for i in instances}
+    transcription = bool(instances) and all(i.get("task") == "transcribe" for i in instances)
+    if transcription:  # transcripts are compared case- and punctuation-blind, as for WER
+        hyps, refs = [quality.normalize(h) for h in hyps], [quality.normalize(r) for r in refs]
     result: dict[str, float] = {
         "BLEU": quality.bleu(hyps, refs, tgt_langs.pop() if len(tgt_langs) == 1 else None),
         "chrF": quality.chrf(hyps, refs),
     }
-    if all(i.get("task") == "transcribe" for i in instances):
+    if transcription:
         result["WER"] = quality.wer(hyps, refs)
     per_instance = [instance_latency(i) for i in instances if i["delays"]]
     for name in sorted({k for m in per_instance for k in m}):

@@ -1,8 +1,9 @@
 """Typed events: what a session emits, each stamped with source time and compute time.
 
 ``source_ms`` is the source audio consumed when the emission was decided (computation-unaware delay);
-``compute_ms`` is the compute spent on the step that emitted it; ``elapsed_ms`` is ``source_ms`` plus all
-compute spent so far in the session (SimulEval's computation-aware convention).
+``compute_ms`` is the compute spent on the round that emitted it; ``elapsed_ms`` is when the emission would
+appear on a live stream on this machine (computation-aware): each round starts once its audio has arrived and
+the previous round has finished, then takes its compute time.
 """
 
 from __future__ import annotations

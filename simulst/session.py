@@ -52,6 +52,7 @@ class Session:
         self.words = 0
         self.text = ""
         self.compute_s = 0.0
+        self._finish_ms = 0.0
         self.finished = False
         self._events: deque[Event] = deque()
 
@@ -108,7 +109,9 @@ class Session:
             self._trim(upto)
         compute = self.clock() - start
         self.compute_s += compute
-        stamp = dict(source_ms=self.source_ms, compute_ms=compute * 1000, elapsed_ms=self.source_ms + self.compute_s * 1000)
+        # live-stream time: a round starts once its audio has arrived and the previous round is done
+        self._finish_ms = max(self.source_ms, self._finish_ms) + compute * 1000
+        stamp = dict(source_ms=self.source_ms, compute_ms=compute * 1000, elapsed_ms=self._finish_ms)
         if self.committed > before:
             stable = (self._base + self.stream.detokenize(self.tokens)).rstrip("\ufffd")
             if len(stable) > len(self.text):

@@ -29,13 +29,20 @@ def test_alignatt_reads_while_attention_is_on_the_last_frames():
     ms = pytest.approx
     assert events == [
         Commit(" one", source_ms=1000, compute_ms=ms(50), elapsed_ms=ms(1050)),
-        Commit(" two three", source_ms=2000, compute_ms=ms(50), elapsed_ms=ms(2100)),
-        # 3000: "four" is not heard yet (attends the last frame): READ, no event, 50 ms more compute
-        Commit(" four", source_ms=4000, compute_ms=ms(50), elapsed_ms=ms(4200)),
-        # "five" attends frame 399, within 2 frames of the end of 400 frames: only the final round writes it
-        Commit(" five", source_ms=4000, compute_ms=ms(50), elapsed_ms=ms(4250)),
-        End("one two three four five", source_ms=4000, compute_ms=ms(50), elapsed_ms=ms(4250)),
+        Commit(" two three", source_ms=2000, compute_ms=ms(50), elapsed_ms=ms(2050)),
+        # 3000: "four" is not heard yet (attends the last frame): READ, no event
+        Commit(" four", source_ms=4000, compute_ms=ms(50), elapsed_ms=ms(4050)),
+        # "five" attends frame 399, within 2 frames of the end of 400 frames: only the final round writes it,
+        # and that round waits for the previous one to finish
+        Commit(" five", source_ms=4000, compute_ms=ms(50), elapsed_ms=ms(4100)),
+        End("one two three four five", source_ms=4000, compute_ms=ms(50), elapsed_ms=ms(4100)),
     ]
+
+
+def test_elapsed_queues_rounds_when_compute_is_slower_than_real_time():
+    # 1.5 s of compute per 1 s round: the stream falls behind and emissions queue
+    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=2)), 4, clock=StepClock(1.5))
+    assert [e.elapsed_ms for e in events if e.type == "commit"] == [pytest.approx(v) for v in (2500, 4000, 7000, 8500)]
 
 
 def test_alignatt_threshold_trades_latency():
