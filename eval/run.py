@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from simulst.errors import OptionError, SimulstError
+from simulst.errors import ModelError, OptionError, SimulstError
 from simulst.eval.data import Row
 from simulst.eval.instances import make_instance
 from simulst.eval.scores import score, write_scores
@@ -35,13 +35,16 @@ def _segments(row: Row, task: str) -> dict:
 def evaluate(
     rows: list[Row],
     backend,
-    make_policy: Callable[[], object],
+    make_session: Callable[[SessionOptions], Session],
     options: SessionOptions,
     output: str | Path,
     computation_aware: bool = False,
     progress: TextIO | None = sys.stderr,
 ) -> dict:
-    """Run every row the backend supports, write ``instances.log``, ``scores.json``, ``scores.tsv``; return the scores."""
+    """Run every row ``make_session`` can take, write ``instances.log``, ``scores.json``, ``scores.tsv``; return the scores.
+
+    ``make_session(options)`` builds a session (direct or cascade) for one row, or raises for a direction it
+    cannot do; ``backend`` gives the sample rate."""
     from simulst.streaming.audio import load_audio
 
     output = Path(output)
@@ -49,9 +52,9 @@ def evaluate(
     runnable, skipped = [], {}
     for row in rows:
         try:
-            backend.open(_row_options(row, options))
+            make_session(_row_options(row, options))
             runnable.append(row)
-        except OptionError as exc:
+        except (OptionError, ModelError) as exc:
             skipped.setdefault(row.direction, str(exc))
     if not runnable:
         raise SimulstError("no row can be run: " + "; ".join(f"{d}: {why}" for d, why in skipped.items()))
@@ -63,7 +66,7 @@ def evaluate(
         for index, row in enumerate(runnable):
             row_options = _row_options(row, options)
             audio = load_audio(row.audio, backend.sample_rate)
-            session = Session(backend, make_policy(), row_options)
+            session = make_session(row_options)
             session.feed_audio(audio)
             session.feed_eof()
             events = list(session.events())

@@ -28,5 +28,20 @@ def policy(name: str, options: Mapping[str, Any] | Any = None):
     return cls(options)
 
 
-def session(model, policy_obj, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock) -> Session:
-    return Session(model, policy_obj, options, clock)
+@lru_cache(maxsize=8)
+def translator(src: str, tgt: str, mt_model: str | None = None):
+    """The shared text MT for a direction."""
+    from simulst.models.mt import text_translator
+
+    return text_translator(src, tgt, mt_model)
+
+
+def session(model, policy_obj, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock, cascade=None):
+    """A direct Session, or an ASR -> MT cascade where the model cannot translate directly (or when asked)."""
+    from simulst.cascade import CascadeOptions, cascade_session
+
+    cascade = cascade or CascadeOptions()
+    direct = options.task == "transcribe" or (options.tgt_lang == "en" and not cascade.cascade)
+    if direct:
+        return Session(model, policy_obj, options, clock)
+    return cascade_session(model, policy_obj, options, cascade, clock)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from simulst import registry
+from simulst.cascade import CascadeOptions
 from simulst.errors import SimulstError
 from simulst.events import event_to_dict
 from simulst.options import SessionOptions, add_options, from_namespace
@@ -28,6 +29,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="alignatt", choices=registry.policies.names(), help="read/write policy (default: alignatt)")
     add_options(parser, WhisperOptions)
     add_options(parser, SessionOptions)
+    add_options(parser, CascadeOptions)
     _policy_options(parser)
 
 
@@ -36,9 +38,13 @@ def _build(ns: argparse.Namespace):
     from simulst.models.whisper import WhisperOptions
 
     backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
-    policy_cls = registry.policies.get(ns.policy)
-    policy = build.policy(ns.policy, from_namespace(policy_cls.Options, ns, prefix=ns.policy))
-    return backend, policy, from_namespace(SessionOptions, ns)
+    policy_options = from_namespace(registry.policies.get(ns.policy).Options, ns, prefix=ns.policy)
+    cascade = from_namespace(CascadeOptions, ns)
+
+    def make_session(options: SessionOptions):
+        return build.session(backend, build.policy(ns.policy, policy_options), options, cascade=cascade)
+
+    return backend, make_session, from_namespace(SessionOptions, ns)
 
 
 def _print_event(event, fmt: str) -> None:
@@ -53,7 +59,6 @@ def _print_event(event, fmt: str) -> None:
 
 
 def cmd_translate(ns: argparse.Namespace) -> int:
-    from simulst import build
     from simulst.streaming.audio import load_audio
 
     if ns.audio == SAMPLE:
@@ -62,8 +67,8 @@ def cmd_translate(ns: argparse.Namespace) -> int:
         ns.audio = str(SAMPLE_CLIP)
         ns.src_lang = ns.src_lang or SAMPLE_LANG
     audio = load_audio(ns.audio, registry.backends.get("whisper").sample_rate)
-    backend, policy, options = _build(ns)
-    session = build.session(backend, policy, options)
+    backend, make_session, options = _build(ns)
+    session = make_session(options)
     step = max(1, round(options.chunk_ms * backend.sample_rate / 1000))
     started = time.perf_counter()
     for start in range(0, len(audio), step):
@@ -98,9 +103,8 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     points = _sweep_points(ns) if ns.sweep else [(ns, ns.output)]
     summary = ["point\tBLEU\tLAAL\tLAAL_CA\tAL\tRTF"]
     for point_ns, output in points:
-        backend, policy, options = _build(point_ns)
-        policy_options = policy.options
-        scores = evaluate(rows, backend, lambda: type(policy)(policy_options), options, output, ns.computation_aware)
+        backend, make_session, options = _build(point_ns)
+        scores = evaluate(rows, backend, make_session, options, output, ns.computation_aware)
         print(format_scores(scores))
         print(f"wrote {output}/instances.log, scores.tsv, scores.json", file=sys.stderr)
         o = scores["overall"]

@@ -14,6 +14,7 @@ from simulst.eval.run import evaluate
 from simulst.events import Commit, End
 from simulst.options import SessionOptions
 from simulst.policies import WaitK, WaitKOptions
+from simulst.session import Session
 from tests.fake import FakeBackend, FakeStream
 
 WORDS = [("the", 0), ("cat", 0), ("sat", 0), ("+s", 0), ("down", 0)]
@@ -24,6 +25,10 @@ class EnglishOnly(FakeBackend):
         if options.tgt_lang != "en":
             raise OptionError(f"fake model: no {options.tgt_lang}")
         return super().open(options)
+
+
+def waitk_sessions(backend):
+    return lambda options: Session(backend, WaitK(WaitKOptions(k=1, stride_ms=1000)), options)
 
 
 @pytest.fixture
@@ -44,7 +49,7 @@ def test_word_delays_follow_the_commit_that_completed_each_word():
 
 def test_eval_writes_logs_and_scores(data, tmp_path, capsys):
     backend = EnglishOnly(WORDS, sample_rate=16000)
-    scores = evaluate(read_tsv(data), backend, lambda: WaitK(WaitKOptions(k=1, stride_ms=1000)), SessionOptions(), tmp_path / "out", computation_aware=True, progress=None)
+    scores = evaluate(read_tsv(data), backend, waitk_sessions(backend), SessionOptions(), tmp_path / "out", computation_aware=True, progress=None)
     log = [json.loads(line) for line in (tmp_path / "out" / "instances.log").read_text().splitlines()]
     assert [i["id"] for i in log] == ["row0", "row1"]  # en-de is skipped: the model cannot do it
     assert "en-de" in scores["skipped"]
@@ -65,8 +70,9 @@ def test_eval_writes_logs_and_scores(data, tmp_path, capsys):
 
 def test_no_runnable_rows(data, tmp_path):
     rows = [r for r in read_tsv(data) if r.tgt_lang == "de"]
+    backend = EnglishOnly(WORDS, sample_rate=16000)
     with pytest.raises(SimulstError, match="no row can be run"):
-        evaluate(rows, EnglishOnly(WORDS, sample_rate=16000), lambda: WaitK(), SessionOptions(), tmp_path / "o", progress=None)
+        evaluate(rows, backend, waitk_sessions(backend), SessionOptions(), tmp_path / "o", progress=None)
 
 
 def test_bad_data_file(tmp_path):
@@ -107,7 +113,7 @@ def test_long_form_stream_is_resegmented_and_scored(tmp_path):
     rows = read_tsv(tmp_path / "talk.segments.tsv", "de", "en")
     assert len(rows) == 1 and rows[0].segments[1] == (3000.0, 3000.0, "A DOG", "down")
     backend = EnglishOnly(WORDS, sample_rate=16000)
-    scores = evaluate(rows, backend, lambda: WaitK(WaitKOptions(k=1, stride_ms=1000)), SessionOptions(), tmp_path / "out", progress=None)
+    scores = evaluate(rows, backend, waitk_sessions(backend), SessionOptions(), tmp_path / "out", progress=None)
     overall = scores["overall"]
     # words: the@1000 cat@2000 sats@3000 down@4000 -> "the cat sats" | "down"
     # sentence 1 (0-2.5 s, 3 reference words): LAAL over [1000, 2000, 3000] = 1000 + (2000 - 833.3) / 2 ... stops at 3000 >= 2500

@@ -53,7 +53,8 @@ def test_adapter_gives_the_same_results_as_simulst_eval(tmp_path, whisper_base, 
     from simulst.options import SessionOptions
 
     rows = [Row(c, dev_clip(c), "de", "en", "", ref) for c, ref in [("de-004", "The height is notable."), ("de-003", "Men and women.")]]
-    ours = evaluate(rows, whisper_base, lambda: build.policy("alignatt"), SessionOptions(), tmp_path / "ours", progress=None)
+    make_session = lambda options: build.session(whisper_base, build.policy("alignatt"), options)  # noqa: E731
+    ours = evaluate(rows, whisper_base, make_session, SessionOptions(), tmp_path / "ours", progress=None)
     out, theirs = run_simuleval(
         tmp_path, "simulst.eval.simuleval_agent.SimulstAgent", [r.audio for r in rows], [r.reference for r in rows],
         "--simulst-src-lang", "de", "--simulst-policy", "alignatt",
