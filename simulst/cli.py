@@ -158,6 +158,20 @@ def cmd_score(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(ns: argparse.Namespace) -> int:
+    import asyncio
+
+    from simulst import build
+    from simulst.models.whisper import WhisperOptions
+    from simulst.streaming.server import Server, ServerOptions, session_factory
+
+    backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
+    options = from_namespace(ServerOptions, ns)
+    server = Server(backend, session_factory(backend), options)
+    asyncio.run(server.run(ready=lambda port: print(f"simulst: serving ws://{options.host}:{port}/ (health: http://{options.host}:{port}/health)", file=sys.stderr, flush=True)))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="simulst",
@@ -199,6 +213,20 @@ def parser() -> argparse.ArgumentParser:
     )
     _model_options(ev)
     ev.set_defaults(run=cmd_eval, parser=ev)
+
+    sv = sub.add_parser(
+        "serve",
+        help="serve live translation over WebSocket (protocol: docs/protocol.md)",
+        description="Each connection sends a JSON start message, binary audio frames and {\"type\": \"end\"}; "
+        "the server answers with JSON events (ready, commit, partial, final, error). Options given here are the "
+        "model's; each client chooses its languages, task, policy and policy options in its start message.",
+    )
+    from simulst.models.whisper import WhisperOptions
+    from simulst.streaming.server import ServerOptions
+
+    add_options(sv, ServerOptions)
+    add_options(sv, WhisperOptions)
+    sv.set_defaults(run=cmd_serve)
 
     pl = sub.add_parser(
         "plot",

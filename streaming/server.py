@@ -1,0 +1,219 @@
+"""The WebSocket server: one Session per connection over a shared model (protocol in docs/protocol.md).
+
+The event loop only moves bytes; model work runs on one worker thread, so sessions take turns and a slow
+client is back-pressured by websockets' bounded incoming queue. A failing session sends an ``error`` event and
+is closed; the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import json
+import signal
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Callable
+
+import numpy as np
+
+from simulst import registry
+from simulst.errors import SimulstError
+from simulst.events import event_to_dict
+from simulst.options import SessionOptions, from_mapping, opt
+
+FORMATS = {"pcm_s16le": (np.int16, 32768.0), "f32le": (np.float32, 1.0)}
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Limits and access of ``simulst serve``."""
+
+    host: str = opt("127.0.0.1", "address to listen on")
+    port: int = opt(8765, "TCP port (0: any free port)")
+    max_sessions: int = opt(8, "concurrent sessions; more are refused with an error 'busy'")
+    max_frame_bytes: int = opt(1 << 20, "largest audio frame accepted; larger ones get an error 'frame_too_large'")
+    max_session_s: float = opt(3600.0, "longest audio a session may stream (seconds of audio)")
+    idle_timeout_s: float = opt(30.0, "a session that sends nothing for this long is finished")
+    token: str | None = opt(None, "require 'Authorization: Bearer TOKEN' when set")
+
+
+class Server:
+    """Holds the shared backend and the live sessions; ``run`` serves until stopped."""
+
+    def __init__(self, backend, make_session: Callable[[SessionOptions, str, dict], Any], options: ServerOptions = ServerOptions()) -> None:
+        self.backend, self.make_session, self.options = backend, make_session, options
+        self.active = 0
+        self.served = 0
+        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulst-model")
+        self.stopping = asyncio.Event()
+
+    async def run(self, ready: Callable[[int], None] | None = None) -> None:
+        from websockets.asyncio.server import serve
+
+        # frames above max_frame_bytes still arrive (up to 16x), so that they get an error event, not a dropped connection
+        async with serve(self.handle, self.options.host, self.options.port, process_request=self.http,
+                         max_size=16 * self.options.max_frame_bytes, max_queue=8) as server:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    loop.add_signal_handler(sig, self.stopping.set)
+                except (ValueError, RuntimeError):  # not the main thread (tests)
+                    pass
+            port = next(iter(server.sockets)).getsockname()[1]
+            if ready:
+                ready(port)
+            await self.stopping.wait()
+            server.close(close_connections=False)  # stop accepting; open sessions finish their output
+            await server.wait_closed()
+        self.worker.shutdown(wait=True)
+
+    def http(self, connection, request):
+        """Plain HTTP: ``/health``; the bearer token check for WebSocket upgrades."""
+        if request.path == "/health":
+            body = json.dumps({"status": "ok", "sessions": self.active, "served": self.served}).encode()
+            return connection.respond(HTTPStatus.OK, body.decode() + "\n")
+        if self.options.token and request.headers.get("Authorization") != f"Bearer {self.options.token}":
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token\n")
+        return None
+
+    async def handle(self, ws) -> None:
+        if self.active >= self.options.max_sessions:
+            await _send(ws, {"type": "error", "code": "busy", "message": f"server is at its limit of {self.options.max_sessions} sessions"})
+            await ws.close(1013, "busy")
+            return
+        self.active += 1
+        try:
+            await self._session(ws)
+        finally:
+            self.active -= 1
+            self.served += 1
+
+    async def _session(self, ws) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        loop = asyncio.get_running_loop()
+        try:
+            start = await asyncio.wait_for(ws.recv(), self.options.idle_timeout_s)
+            config = self._start(start)
+        except (SimulstError, asyncio.TimeoutError) as exc:
+            code = "no_start" if isinstance(exc, asyncio.TimeoutError) else "bad_start"
+            await _send(ws, {"type": "error", "code": code, "message": str(exc) or "no start message"})
+            await ws.close(1008, code)
+            return
+        except ConnectionClosed:
+            return
+        session, dtype, scale, rate = config
+        began, received = time.monotonic(), 0
+        await _send(ws, {"type": "ready", "sample_rate": rate})
+        try:
+            while True:
+                try:
+                    message = await asyncio.wait_for(ws.recv(), self.options.idle_timeout_s)
+                except asyncio.TimeoutError:
+                    await _send(ws, {"type": "error", "code": "idle", "message": "no audio for too long: finishing"})
+                    break
+                if isinstance(message, str):
+                    if _is_end(message):
+                        break
+                    await _send(ws, {"type": "error", "code": "bad_message", "message": "expected binary audio or {\"type\": \"end\"}"})
+                    continue
+                if len(message) > self.options.max_frame_bytes:
+                    await _send(ws, {"type": "error", "code": "frame_too_large", "message": f"frames must be at most {self.options.max_frame_bytes} bytes"})
+                    continue
+                if len(message) % np.dtype(dtype).itemsize:
+                    await _send(ws, {"type": "error", "code": "bad_frame", "message": f"frame length {len(message)} is not a whole number of samples"})
+                    continue
+                samples = np.frombuffer(message, dtype=dtype).astype(np.float32) / scale
+                received += len(samples)
+                if received / rate > self.options.max_session_s:
+                    await _send(ws, {"type": "error", "code": "too_long", "message": f"sessions are limited to {self.options.max_session_s:.0f} s of audio"})
+                    break
+                events = await loop.run_in_executor(self.worker, _feed, session, samples, rate, self.backend.sample_rate)
+                for event in events:
+                    await _send(ws, {**event_to_dict(event), "wall_ms": round((time.monotonic() - began) * 1000, 1)})
+            for event in await loop.run_in_executor(self.worker, _finish, session):
+                await _send(ws, {**event_to_dict(event), "wall_ms": round((time.monotonic() - began) * 1000, 1)})
+            await ws.close()
+        except ConnectionClosed:
+            return  # the client left: the session is dropped
+        except SimulstError as exc:
+            await _send(ws, {"type": "error", "code": "bad_audio", "message": str(exc)})
+            await ws.close(1008, "bad_audio")
+        except Exception as exc:  # noqa: BLE001 - one session's failure must not touch the others
+            await _send(ws, {"type": "error", "code": "internal", "message": f"{type(exc).__name__}: {exc}"})
+            await ws.close(1011, "internal")
+
+    def _start(self, message) -> tuple:
+        if not isinstance(message, str):
+            raise SimulstError("the first message must be a JSON start message, not audio")
+        try:
+            start = json.loads(message)
+        except json.JSONDecodeError as exc:
+            raise SimulstError(f"start message is not JSON: {exc}") from None
+        if not isinstance(start, dict) or start.get("type") != "start":
+            raise SimulstError('the first message must be {"type": "start", ...}')
+        fields = dict(start)
+        fields.pop("type")
+        rate = fields.pop("sample_rate", 16000)
+        fmt = fields.pop("format", "pcm_s16le")
+        if not isinstance(rate, int) or not 8000 <= rate <= 192000:
+            raise SimulstError(f"sample_rate must be an integer from 8000 to 192000, not {rate!r}")
+        if fmt not in FORMATS:
+            raise SimulstError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        policy = fields.pop("policy", "alignatt")
+        registry.policies.get(policy)
+        session_fields = {f.name for f in dataclasses.fields(SessionOptions)}
+        options = from_mapping(SessionOptions, {k: v for k, v in fields.items() if k in session_fields}, "session")
+        rest = {k: v for k, v in fields.items() if k not in session_fields}
+        session = self.make_session(options, policy, rest)
+        return (session, *FORMATS[fmt], rate)
+
+
+def _is_end(message: str) -> bool:
+    try:
+        return json.loads(message) == {"type": "end"}
+    except json.JSONDecodeError:
+        return False
+
+
+async def _send(ws, data: dict) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        await ws.send(json.dumps(data, ensure_ascii=False))
+    except ConnectionClosed:
+        pass
+
+
+def _feed(session, samples: np.ndarray, rate: int, target: int) -> list:
+    from simulst.streaming.audio import resample
+
+    session.feed_audio(resample(samples, rate, target))
+    return list(session.events())
+
+
+def _finish(session) -> list:
+    session.feed_eof()
+    return list(session.events())
+
+
+def session_factory(backend) -> Callable[[SessionOptions, str, dict], Any]:
+    """Sessions for ``start`` messages: policy options and cascade options come flat beside the session's."""
+    from simulst import build
+    from simulst.cascade import CascadeOptions
+    from simulst.errors import OptionError
+
+    def make(options: SessionOptions, policy: str, rest: dict):
+        policy_fields = {f.name for f in dataclasses.fields(registry.policies.get(policy).Options)}
+        cascade_fields = {f.name for f in dataclasses.fields(CascadeOptions)}
+        unknown = sorted(set(rest) - policy_fields - cascade_fields)
+        if unknown:
+            raise OptionError(f"unknown start field(s): {', '.join(unknown)}")
+        policy_obj = build.policy(policy, {k: v for k, v in rest.items() if k in policy_fields})
+        cascade = from_mapping(CascadeOptions, {k: v for k, v in rest.items() if k in cascade_fields}, "cascade")
+        return build.session(backend, policy_obj, options, cascade=cascade)
+
+    return make

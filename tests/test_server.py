@@ -1,0 +1,230 @@
+"""The WebSocket server on 127.0.0.1: streaming, many clients, bad input, disconnects, limits, SIGTERM-style stop."""
+
+import asyncio
+import json
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from simulst.streaming.server import Server, ServerOptions, session_factory
+from tests.fake import FakeBackend
+
+WORDS = [("guten", 300), ("Tag", 1300), ("liebe", 2300), ("Leute.", 2800)]
+TEXT = "guten Tag liebe Leute."
+
+
+class Running:
+    """A server on its own thread and event loop."""
+
+    def __init__(self, backend, **options) -> None:
+        self.server = Server(backend, session_factory(backend), ServerOptions(port=0, **options))
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.run(ready=self._ready)), daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    def _ready(self, port: int) -> None:
+        self.port, self.loop = port, asyncio.get_running_loop()
+        self.ready.set()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=5) as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.stopping.set)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def server():
+    running = Running(FakeBackend(WORDS, sample_rate=16000))
+    yield running
+    running.stop()
+
+
+def start(ws, **fields):
+    ws.send(json.dumps({"type": "start", "sample_rate": 16000, "format": "pcm_s16le", "src_lang": "de", "tgt_lang": "en", **fields}))
+    return json.loads(ws.recv())
+
+
+def audio_frames(seconds: float, frame_s: float = 0.25, rate: int = 16000, dtype=np.int16):
+    total = np.zeros(int(seconds * rate), dtype)
+    step = int(frame_s * rate)
+    return [total[i : i + step].tobytes() for i in range(0, len(total), step)]
+
+
+def receive_all(ws) -> list[dict]:
+    events = []
+    try:
+        while True:
+            events.append(json.loads(ws.recv(timeout=30)))
+    except ConnectionClosed:
+        return events
+
+
+def stream(url, seconds=3.0, **fields) -> list[dict]:
+    with connect(url) as ws:
+        assert start(ws, **fields)["type"] == "ready"
+        for frame in audio_frames(seconds):
+            ws.send(frame)
+        ws.send(json.dumps({"type": "end"}))
+        return receive_all(ws)
+
+
+def test_stream_gets_commits_then_final(server):
+    events = stream(server.url)
+    commits = [e for e in events if e["type"] == "commit"]
+    assert [(e["text"], e["source_ms"]) for e in commits] == [(" guten", 1000), (" Tag", 2000), (" liebe Leute.", 3000)]
+    assert events[-1]["type"] == "final" and events[-1]["text"] == TEXT
+    assert all({"source_ms", "compute_ms", "elapsed_ms", "wall_ms"} <= set(e) for e in commits)
+
+
+def test_eight_clients_at_once(server):
+    results = [None] * 8
+
+    def client(i):
+        results[i] = stream(server.url, policy="waitk", k=1, stride_ms=1000)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for events in results:
+        commits = [e for e in events if e["type"] == "commit"]
+        assert [e["source_ms"] for e in commits] == sorted(e["source_ms"] for e in commits)
+        assert "".join(e["text"] for e in commits).strip() == TEXT == events[-1]["text"]
+    assert server.health()["served"] == 8
+
+
+def test_garbage_gets_errors_and_the_session_goes_on(server):
+    with connect(server.url, max_size=None) as ws:
+        assert start(ws)["type"] == "ready"
+        ws.send("this is not audio")
+        assert json.loads(ws.recv())["code"] == "bad_message"
+        ws.send(b"\x00\x01\x02")
+        assert json.loads(ws.recv())["code"] == "bad_frame"
+        ws.send(bytes(10 * 1024 * 1024))
+        assert json.loads(ws.recv())["code"] == "frame_too_large"
+        for frame in audio_frames(3.0):
+            ws.send(frame)
+        ws.send(json.dumps({"type": "end"}))
+        final = receive_all(ws)[-1]
+        assert final["type"] == "final" and final["text"] == TEXT
+    assert server.health()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"format": "mp3"}, "format must be one of"),
+        ({"sample_rate": 7}, "sample_rate must be"),
+        ({"colour": "blue"}, "unknown start field"),
+        ({"policy": "nope"}, "unknown policy 'nope'"),
+        ({"chunk_ms": "soon"}, "chunk_ms must be int"),
+        ({"tgt_lang": "fr", "src_lang": None}, "source language"),
+    ],
+)
+def test_bad_start_is_refused(server, fields, message):
+    with connect(server.url) as ws:
+        error = start(ws, **fields)
+        assert error["type"] == "error" and error["code"] == "bad_start" and message in error["message"]
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    assert server.health()["status"] == "ok"
+
+
+def test_audio_before_start_is_refused(server):
+    with connect(server.url) as ws:
+        ws.send(bytes(3200))
+        error = json.loads(ws.recv())
+        assert error["code"] == "bad_start" and "JSON start" in error["message"]
+
+
+def test_disconnect_mid_stream_frees_the_session(server):
+    ws = connect(server.url)
+    start(ws)
+    for frame in audio_frames(1.0):
+        ws.send(frame)
+    assert server.health()["sessions"] == 1
+    ws.close()
+    deadline = time.time() + 10
+    while server.health()["sessions"] and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.health()["sessions"] == 0
+    assert stream(server.url)[-1]["text"] == TEXT  # the server still serves
+
+
+def test_busy_server_refuses_extra_sessions():
+    running = Running(FakeBackend(WORDS, sample_rate=16000), max_sessions=1)
+    try:
+        with connect(running.url) as first:
+            start(first)
+            with connect(running.url) as second:
+                assert json.loads(second.recv())["code"] == "busy"
+    finally:
+        running.stop()
+
+
+def test_bearer_token():
+    running = Running(FakeBackend(WORDS, sample_rate=16000), token="s3cret")
+    try:
+        with pytest.raises(InvalidStatus):
+            connect(running.url)
+        with connect(running.url, additional_headers={"Authorization": "Bearer s3cret"}) as ws:
+            assert start(ws)["type"] == "ready"
+    finally:
+        running.stop()
+
+
+def test_float_audio_at_another_rate(server):
+    with connect(server.url) as ws:
+        assert start(ws, sample_rate=48000, format="f32le")["type"] == "ready"
+        for frame in audio_frames(3.0, rate=48000, dtype=np.float32):
+            ws.send(frame)
+        ws.send(json.dumps({"type": "end"}))
+        assert receive_all(ws)[-1]["text"] == TEXT
+
+
+def test_stop_finishes_open_sessions():
+    running = Running(FakeBackend(WORDS, sample_rate=16000))
+    with connect(running.url) as ws:
+        start(ws)
+        for frame in audio_frames(3.0):
+            ws.send(frame)
+        time.sleep(0.5)
+        running.loop.call_soon_threadsafe(running.server.stopping.set)
+        ws.send(json.dumps({"type": "end"}))
+        assert receive_all(ws)[-1]["text"] == TEXT
+    running.thread.join(10)
+    assert not running.thread.is_alive()
+
+
+@pytest.mark.model
+def test_real_model_over_the_wire(whisper_base):
+    from simulst.streaming.audio import load_audio
+    from tests.conftest import dev_clip
+
+    running = Running(whisper_base)
+    try:
+        audio = (load_audio(dev_clip("de-000")) * 32767).astype(np.int16)
+        with connect(running.url) as ws:
+            assert start(ws)["type"] == "ready"
+            for i in range(0, len(audio), 8000):
+                ws.send(audio[i : i + 8000].tobytes())
+            ws.send(json.dumps({"type": "end"}))
+            events = receive_all(ws)
+        assert "Hong Kong" in events[-1]["text"]
+        assert sum(e["type"] == "commit" and e["source_ms"] < 17000 for e in events) >= 3
+    finally:
+        running.stop()
