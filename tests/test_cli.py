@@ -44,9 +44,11 @@ def test_unknown_language(whisper_base, capsys):
 
 
 @pytest.mark.model
-def test_translation_into_other_languages_needs_another_model(whisper_base, capsys):
+def test_direction_without_a_model_names_what_to_install(whisper_base, capsys):
+    code, _, err = run_cli(capsys, "translate", str(dev_clip("de-000")), "--src-lang", "de", "--tgt-lang", "fr")
+    assert code == 2 and "no text MT model for de->fr" in err and "--mt-model" in err
     code, _, err = run_cli(capsys, "translate", str(dev_clip("de-000")), "--tgt-lang", "fr")
-    assert code == 2 and "English only" in err
+    assert code == 2 and "needs the source language" in err
 
 
 @pytest.mark.model
