@@ -172,6 +172,39 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mic(ns: argparse.Namespace) -> int:
+    import threading
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from simulst.demos.mic import Transcript, microphone, run_local, run_remote
+
+    stop = threading.Event()
+    blocks = microphone(ns.device, ns.seconds, stop)
+    transcript = Transcript()
+    console = Console(stderr=True)
+    with Live(transcript.render(), console=console, refresh_per_second=8, transient=True) as live:
+
+        def show(event: dict, audio_s: float) -> None:
+            if event["type"] == "error":
+                console.print(f"[red]server: {event['message']}[/red]")
+            transcript.apply(event, audio_s)
+            live.update(transcript.render())
+
+        try:
+            if ns.server:
+                start = {k: v for k, v in vars(from_namespace(SessionOptions, ns)).items() if v is not None}
+                run_remote(blocks, ns.server, {**start, "policy": ns.policy}, show, ns.token)
+            else:
+                _, make_session, options = _build(ns)
+                run_local(blocks, make_session, options, show)
+        except KeyboardInterrupt:
+            stop.set()
+    print(transcript.committed.strip())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="simulst",
@@ -227,6 +260,19 @@ def parser() -> argparse.ArgumentParser:
     add_options(sv, ServerOptions)
     add_options(sv, WhisperOptions)
     sv.set_defaults(run=cmd_serve)
+
+    mc = sub.add_parser(
+        "mic",
+        help="translate the microphone live in the terminal (locally, or through a simulst server)",
+        description="Capture the default input device (PortAudio), show committed text (bold), the provisional "
+        "tail (dim) and the lag; Ctrl-C ends the input and prints the final translation.",
+    )
+    mc.add_argument("--server", help="ws:// URL of a simulst server (default: run the model here)")
+    mc.add_argument("--token", help="bearer token for the server")
+    mc.add_argument("--device", help="input device name or index (default: the system default)")
+    mc.add_argument("--seconds", type=float, help="stop after this much audio (default: until Ctrl-C)")
+    _model_options(mc)
+    mc.set_defaults(run=cmd_mic, partials=True)
 
     pl = sub.add_parser(
         "plot",
