@@ -205,6 +205,44 @@ def cmd_mic(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_server(ns: argparse.Namespace) -> int:
+    import asyncio
+    import threading
+
+    from simulst import build
+    from simulst.models.whisper import WhisperOptions
+    from simulst.streaming.audio import load_audio
+    from simulst.streaming.bench import bench
+    from simulst.streaming.server import Server, ServerOptions, session_factory
+
+    audio = load_audio(ns.audio, 16000)
+    url, server = ns.url, None
+    if not url:
+        backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
+        server = Server(backend, session_factory(backend), ServerOptions(port=0, max_sessions=max(ns.clients)))
+        ready = threading.Event()
+        holder = {}
+
+        def on_ready(port: int) -> None:
+            holder["port"], holder["loop"] = port, asyncio.get_running_loop()
+            ready.set()
+
+        thread = threading.Thread(target=lambda: asyncio.run(server.run(ready=on_ready)), daemon=True)
+        thread.start()
+        ready.wait(600)
+        url = f"ws://127.0.0.1:{holder['port']}/"
+    start = {k: v for k, v in vars(from_namespace(SessionOptions, ns)).items() if v is not None}
+    start["policy"] = ns.policy
+    print("clients\tlag_p50_s\tlag_p95_s\tend_delay_median_s\tend_delay_max_s\treal_time", flush=True)
+    for n in ns.clients:
+        r = bench(url, audio, n, start)
+        print(f"{n}\t{r['lag_p50_s']:.2f}\t{r['lag_p95_s']:.2f}\t{r['end_delay_median_s']:.2f}\t{r['end_delay_max_s']:.2f}\t{'yes' if r['real_time'] else 'no'}", flush=True)
+    if server is not None:
+        holder["loop"].call_soon_threadsafe(server.stopping.set)
+        thread.join(60)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="simulst",
@@ -273,6 +311,20 @@ def parser() -> argparse.ArgumentParser:
     mc.add_argument("--seconds", type=float, help="stop after this much audio (default: until Ctrl-C)")
     _model_options(mc)
     mc.set_defaults(run=cmd_mic, partials=True)
+
+    bs = sub.add_parser(
+        "bench-server",
+        help="replay audio in real time from N concurrent clients and report the emission lag",
+        description="Starts a server on loopback with the model options (or uses --url), replays AUDIO in real time "
+        "from N clients at once, and reports the lag of committed text (wall time since the client started minus "
+        "the source time it covers: p50, p95) and the delay from the end of the audio to the final event. A client "
+        "count is real time when every final arrives within 3 s of the end of its audio.",
+    )
+    bs.add_argument("--audio", required=True, help="audio file to replay")
+    bs.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1], help="client counts, e.g. 1,2,4,8")
+    bs.add_argument("--url", help="ws:// URL of a running server (default: start one here)")
+    _model_options(bs)
+    bs.set_defaults(run=cmd_bench_server)
 
     pl = sub.add_parser(
         "plot",

@@ -228,3 +228,11 @@ def test_real_model_over_the_wire(whisper_base):
         assert sum(e["type"] == "commit" and e["source_ms"] < 17000 for e in events) >= 3
     finally:
         running.stop()
+
+
+def test_bench_replays_in_real_time(server):
+    from simulst.streaming.bench import bench
+
+    result = bench(server.url, np.zeros(16000 * 3, np.float32), 2, {"src_lang": "de", "policy": "waitk", "k": 1, "stride_ms": 1000})
+    assert result["finals"] == [TEXT, TEXT]
+    assert 0 <= result["lag_p50_s"] < 1.5 and result["real_time"]
