@@ -15,6 +15,7 @@ import signal
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
+from importlib import resources
 from typing import Any, Callable
 
 import numpy as np
@@ -71,10 +72,18 @@ class Server:
         self.worker.shutdown(wait=True)
 
     def http(self, connection, request):
-        """Plain HTTP: ``/health``; the bearer token check for WebSocket upgrades."""
+        """Plain HTTP: ``/health`` and the browser page at ``/``; the bearer token check for WebSocket upgrades."""
         if request.path == "/health":
             body = json.dumps({"status": "ok", "sessions": self.active, "served": self.served}).encode()
             return connection.respond(HTTPStatus.OK, body.decode() + "\n")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            if request.path not in ("/", "/index.html"):
+                return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
+            from websockets.datastructures import Headers
+            from websockets.http11 import Response
+
+            page = (resources.files("simulst.demos") / "web" / "index.html").read_bytes()
+            return Response(200, "OK", Headers([("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page)))]), page)
         if self.options.token and request.headers.get("Authorization") != f"Bearer {self.options.token}":
             return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token\n")
         return None
