@@ -71,16 +71,29 @@ def cmd_translate(ns: argparse.Namespace) -> int:
     session = make_session(options)
     step = max(1, round(options.chunk_ms * backend.sample_rate / 1000))
     started = time.perf_counter()
+    kept = []
     for start in range(0, len(audio), step):
         if ns.realtime:
             time.sleep(max(0.0, start / backend.sample_rate - (time.perf_counter() - started)))
         session.feed_audio(audio[start : start + step])
-        for event in session.events():
-            _print_event(event, ns.format)
+        kept += _show(session.events(), ns.format)
     session.feed_eof()
-    for event in session.events():
-        _print_event(event, ns.format)
+    kept += _show(session.events(), ns.format)
+    if ns.format in ("srt", "vtt"):
+        from simulst.streaming.subtitles import SubtitleOptions, cues, to_srt, to_vtt
+
+        layout = cues(kept, from_namespace(SubtitleOptions, ns))
+        print((to_srt if ns.format == "srt" else to_vtt)(layout), end="")
     return 0
+
+
+def _show(events, fmt: str) -> list:
+    """Print events as they come (text, jsonl); keep them for subtitles, which are timed once all is known."""
+    events = list(events)
+    if fmt in ("text", "jsonl"):
+        for event in events:
+            _print_event(event, fmt)
+    return events
 
 
 def cmd_eval(ns: argparse.Namespace) -> int:
@@ -256,8 +269,14 @@ def parser() -> argparse.ArgumentParser:
         "(audio consumed) at which the text was committed; the last line is the whole translation.",
     )
     tr.add_argument("audio", help=f"audio file (wav, flac, ogg; any rate or channels), or '{SAMPLE}' for the bundled German clip")
-    tr.add_argument("--format", choices=["text", "jsonl"], default="text", help="text lines, or one JSON event per line (default: text)")
+    tr.add_argument(
+        "--format", choices=["text", "jsonl", "srt", "vtt"], default="text",
+        help="text lines, one JSON event per line, or SRT/WebVTT subtitles timed by emission (default: text)",
+    )
     tr.add_argument("--realtime", action="store_true", help="feed the audio at real-time speed, as a live source would")
+    from simulst.streaming.subtitles import SubtitleOptions
+
+    add_options(tr, SubtitleOptions)
     _model_options(tr)
     tr.set_defaults(run=cmd_translate)
 

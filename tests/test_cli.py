@@ -69,3 +69,10 @@ def test_bundled_sample_in_text_format(whisper_base, capsys):
     lines = out.strip().splitlines()
     assert code == 0 and lines[0].startswith("[") and " s] " in lines[0]
     assert "Hong Kong" in lines[-1]
+
+
+@pytest.mark.model
+def test_subtitles_from_the_cli(whisper_base, capsys):
+    code, out, _ = run_cli(capsys, "translate", "sample", "--format", "vtt")
+    assert code == 0 and out.startswith("WEBVTT\n\n00:00:")
+    assert "Hong Kong" in out.replace("\n", " ")
