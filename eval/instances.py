@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from simulst.events import Commit, Event
+from simulst.events import Commit, Event, Partial
 
 
 def word_delays(events: Iterable[Event]) -> tuple[list[str], list[float], list[float]]:
@@ -26,8 +26,34 @@ def word_delays(events: Iterable[Event]) -> tuple[list[str], list[float], list[f
     return words, delays, elapsed
 
 
+def erasure(events: Iterable[Event]) -> tuple[int, int]:
+    """``(erased words, revisions)`` of the displayed text: after each decision round (events with one
+    ``source_ms``), the display is the committed text plus that round's partial. A revision is a round that
+    removes displayed words; normalized erasure is erased words over final words."""
+    committed, shown, erased, revisions = "", [], 0, 0
+    rounds: dict[float, list[Event]] = {}
+    for event in events:
+        if isinstance(event, (Commit, Partial)):
+            rounds.setdefault(event.source_ms, []).append(event)
+    for round_events in rounds.values():
+        partial = ""
+        for event in round_events:
+            if isinstance(event, Commit):
+                committed += event.text
+            else:
+                partial = event.text
+        new = (committed + partial).split()
+        keep = next((i for i, (a, b) in enumerate(zip(shown, new)) if a != b), min(len(shown), len(new)))
+        if len(shown) > keep:
+            erased += len(shown) - keep
+            revisions += 1
+        shown = new
+    return erased, revisions
+
+
 def make_instance(index: int, events: list[Event], source: str, source_length: float, reference: str, **extra) -> dict:
     words, delays, elapsed = word_delays(events)
+    erased, revisions = erasure(events)
     return {
         "index": index,
         "prediction": " ".join(words),
@@ -37,6 +63,8 @@ def make_instance(index: int, events: list[Event], source: str, source_length: f
         "reference": reference,
         "source": [source],
         "source_length": source_length,
+        "erased": erased,
+        "revisions": revisions,
         **extra,
     }
 

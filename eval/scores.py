@@ -71,6 +71,9 @@ def group_scores(instances: list[dict]) -> dict[str, float]:
     for name in sorted({k for m in per_instance for k in m}):
         values = [m[name] for m in per_instance if name in m]
         result[name] = float(mean(values))
+    if all("erased" in i for i in instances):
+        result["NE"] = sum(i["erased"] for i in instances) / max(sum(len(i["prediction"].split()) for i in instances), 1)
+        result["Revisions"] = float(mean(i["revisions"] for i in instances)) if instances else 0.0
     if all("compute_ms" in i for i in instances):
         result["RTF"] = sum(i["compute_ms"] for i in instances) / max(sum(i["source_length"] for i in instances), 1e-9)
     result.update(stream_metrics)

@@ -121,3 +121,20 @@ def test_long_form_stream_is_resegmented_and_scored(tmp_path):
     second = 4000 - 3000
     assert overall["StreamLAAL"] == pytest.approx((first + second) / 2)
     assert overall["chrF"] > 50  # the resegmented sentences match their references closely
+
+
+def test_normalized_erasure_counts_words_removed_from_the_display():
+    from simulst.eval.instances import erasure
+    from simulst.events import Partial
+
+    events = [
+        Partial(" the cat sat", 1000, 0, 0),  # shows: the cat sat
+        Commit(" the", 2000, 0, 0),
+        Partial(" dog sat", 2000, 0, 0),  # "cat sat" -> "dog sat": 2 words erased
+        Commit(" dog", 3000, 0, 0),
+        Partial(" sat down", 3000, 0, 0),  # "sat" kept, "down" added: nothing erased
+        Commit(" sat down", 4000, 0, 0),
+        End("the dog sat down", 4000, 0, 0),
+    ]
+    assert erasure(events) == (2, 1)
+    assert erasure([Commit(" a b", 1, 0, 0), Commit(" c", 2, 0, 0)]) == (0, 0)
