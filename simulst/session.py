@@ -106,7 +106,7 @@ class Session:
             if observe and not final:
                 observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
         if not final:
-            self._trim(upto)
+            self._trim(upto, heard=hyp is not None)
         compute = self.clock() - start
         self.compute_s += compute
         # live-stream time: a round starts once its audio has arrived and the previous round is done
@@ -151,10 +151,13 @@ class Session:
             self._marks.append((self._offset + int(frame * per_frame), candidate.starts_word))
         return [c.token for c in written[keep:]]
 
-    def _trim(self, upto: int) -> None:
-        """Bound the history: drop audio before the last committed word once the buffer is over its limit."""
+    def _trim(self, upto: int, heard: bool) -> None:
+        """Bound the history: drop audio before the last committed word once the buffer is over its limit.
+
+        With no committed word to cut at, audio is dropped only if the model heard nothing in it (no speech):
+        speech that the policy has not written yet is kept (the backend bounds its own window)."""
         limit = self.options.max_buffer_ms * self._rate // 1000
-        if upto - self._offset <= limit:
+        if upto - self._offset <= limit or (heard and not self.tokens):
             return
         margin = self._rate // 5  # 200 ms before the word's attention peak
         starts = [i for i in range(1, len(self.tokens)) if self._marks[i][1]]

@@ -190,3 +190,31 @@ def test_history_is_bounded_on_long_streams():
     assert max(context for _, _, context in backend.begun) > 20
     commits = [e for e in events if e.type == "commit"]
     assert all(e.source_ms - int(e.text.split()[-1][1:]) * 1000 <= 2000 for e in commits)
+
+
+def test_unwritten_speech_is_not_dropped():
+    """A policy that writes nothing before the end keeps all its audio; silence (no hypothesis) is dropped."""
+    from simulst.policies import Offline
+
+    backend = FakeBackend(WORDS)
+    events = run(backend, Offline(), 8, SessionOptions(max_buffer_ms=3000), clock=StepClock(0))
+    assert events[-1].text == "one two three four five"
+    assert backend.begun[-1][0] == 8000  # the final round saw all 8 s
+
+
+def test_silence_is_dropped_from_the_buffer():
+    heard = []
+
+    class Silent:
+        """Hears no speech, like Whisper's no-speech gate on silence: no hypothesis."""
+
+        def begin(self, audio, prefix, final, context=()):
+            heard.append(len(audio))
+
+        def detokenize(self, tokens):
+            return ""
+
+    backend = FakeBackend(WORDS)
+    backend.open = lambda options: Silent()
+    events = run(backend, AlignAtt(), 10, SessionOptions(max_buffer_ms=3000), clock=StepClock(0))
+    assert events[-1].text == "" and max(heard) <= 4000
