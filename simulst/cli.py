@@ -207,8 +207,7 @@ def cmd_mic(ns: argparse.Namespace) -> int:
 
         try:
             if ns.server:
-                start = {k: v for k, v in vars(from_namespace(SessionOptions, ns)).items() if v is not None}
-                run_remote(blocks, ns.server, {**start, "policy": ns.policy}, show, ns.token)
+                run_remote(blocks, ns.server, _start_fields(ns), show, ns.token)
             else:
                 _, make_session, options = _build(ns)
                 run_local(blocks, make_session, options, show)
@@ -219,41 +218,31 @@ def cmd_mic(ns: argparse.Namespace) -> int:
 
 
 def cmd_bench_server(ns: argparse.Namespace) -> int:
-    import asyncio
-    import threading
-
     from simulst import build
     from simulst.models.whisper import WhisperOptions
     from simulst.streaming.audio import load_audio
     from simulst.streaming.bench import bench
-    from simulst.streaming.server import Server, ServerOptions, session_factory
+    from simulst.streaming.server import Background, Server, ServerOptions, session_factory
 
     audio = load_audio(ns.audio, 16000)
-    url, server = ns.url, None
+    url, running = ns.url, None
     if not url:
         backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
-        server = Server(backend, session_factory(backend), ServerOptions(port=0, max_sessions=max(ns.clients)))
-        ready = threading.Event()
-        holder = {}
-
-        def on_ready(port: int) -> None:
-            holder["port"], holder["loop"] = port, asyncio.get_running_loop()
-            ready.set()
-
-        thread = threading.Thread(target=lambda: asyncio.run(server.run(ready=on_ready)), daemon=True)
-        thread.start()
-        ready.wait(600)
-        url = f"ws://127.0.0.1:{holder['port']}/"
-    start = {k: v for k, v in vars(from_namespace(SessionOptions, ns)).items() if v is not None}
-    start["policy"] = ns.policy
+        running = Background(Server(backend, session_factory(backend), ServerOptions(port=0, max_sessions=max(ns.clients))))
+        url = running.url
+    start = _start_fields(ns)
     print("clients\tlag_p50_s\tlag_p95_s\tend_delay_median_s\tend_delay_max_s\treal_time", flush=True)
     for n in ns.clients:
         r = bench(url, audio, n, start)
         print(f"{n}\t{r['lag_p50_s']:.2f}\t{r['lag_p95_s']:.2f}\t{r['end_delay_median_s']:.2f}\t{r['end_delay_max_s']:.2f}\t{'yes' if r['real_time'] else 'no'}", flush=True)
-    if server is not None:
-        holder["loop"].call_soon_threadsafe(server.stopping.set)
-        thread.join(60)
+    if running is not None:
+        running.stop()
     return 0
+
+
+def _start_fields(ns: argparse.Namespace) -> dict:
+    """A server start message's options from the session and policy flags."""
+    return {**{k: v for k, v in vars(from_namespace(SessionOptions, ns)).items() if v is not None}, "policy": ns.policy}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -181,6 +181,34 @@ class Server:
         return (session, *FORMATS[fmt], rate)
 
 
+class Background:
+    """A server running on its own thread and event loop (for bench-server and tests)."""
+
+    def __init__(self, server: Server, timeout_s: float = 600.0) -> None:
+        import threading
+
+        self.server = server
+        ready = threading.Event()
+
+        def on_ready(port: int) -> None:
+            self.port, self.loop = port, asyncio.get_running_loop()
+            ready.set()
+
+        self.thread = threading.Thread(target=lambda: asyncio.run(server.run(ready=on_ready)), daemon=True)
+        self.thread.start()
+        if not ready.wait(timeout_s):
+            raise SimulstError("the server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """Stop accepting, let open sessions finish, wait for the thread."""
+        self.loop.call_soon_threadsafe(self.server.stopping.set)
+        self.thread.join(timeout_s)
+
+
 def _is_end(message: str) -> bool:
     try:
         return json.loads(message) == {"type": "end"}

@@ -1,6 +1,5 @@
 """The WebSocket server on 127.0.0.1: streaming, many clients, bad input, disconnects, limits, SIGTERM-style stop."""
 
-import asyncio
 import json
 import threading
 import time
@@ -11,38 +10,22 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from simulst.streaming.server import Server, ServerOptions, session_factory
+from simulst.streaming.server import Background, Server, ServerOptions, session_factory
 from tests.fake import FakeBackend
 
 WORDS = [("guten", 300), ("Tag", 1300), ("liebe", 2300), ("Leute.", 2800)]
 TEXT = "guten Tag liebe Leute."
 
 
-class Running:
-    """A server on its own thread and event loop."""
+class Running(Background):
+    """A server with a session factory on its own thread, plus its health endpoint."""
 
     def __init__(self, backend, **options) -> None:
-        self.server = Server(backend, session_factory(backend), ServerOptions(port=0, **options))
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.run(ready=self._ready)), daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    def _ready(self, port: int) -> None:
-        self.port, self.loop = port, asyncio.get_running_loop()
-        self.ready.set()
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/"
+        super().__init__(Server(backend, session_factory(backend), ServerOptions(port=0, **options)), timeout_s=10)
 
     def health(self) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=5) as r:
             return json.loads(r.read())
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.stopping.set)
-        self.thread.join(10)
 
 
 @pytest.fixture
@@ -203,7 +186,7 @@ def test_stop_finishes_open_sessions():
         for frame in audio_frames(3.0):
             ws.send(frame)
         time.sleep(0.5)
-        running.loop.call_soon_threadsafe(running.server.stopping.set)
+        running.loop.call_soon_threadsafe(running.server.stopping.set)  # as SIGTERM does
         ws.send(json.dumps({"type": "end"}))
         assert receive_all(ws)[-1]["text"] == TEXT
     running.thread.join(10)
