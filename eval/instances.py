@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from simulst.events import Commit, Event, Partial
+from simulst.events import Commit, Event, Guard, Partial
 
 
 def word_delays(events: Iterable[Event]) -> tuple[list[str], list[float], list[float]]:
@@ -65,6 +65,7 @@ def make_instance(index: int, events: list[Event], source: str, source_length: f
         "source_length": source_length,
         "erased": erased,
         "revisions": revisions,
+        "guards": sum(isinstance(e, Guard) for e in events),
         **extra,
     }
 

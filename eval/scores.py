@@ -74,6 +74,8 @@ def group_scores(instances: list[dict]) -> dict[str, float]:
     if all("erased" in i for i in instances):
         result["NE"] = sum(i["erased"] for i in instances) / max(sum(len(i["prediction"].split()) for i in instances), 1)
         result["Revisions"] = float(mean(i["revisions"] for i in instances)) if instances else 0.0
+    if all("guards" in i for i in instances):
+        result["Guards"] = float(sum(i["guards"] for i in instances))
     if all("compute_ms" in i for i in instances):
         result["RTF"] = sum(i["compute_ms"] for i in instances) / max(sum(i["source_length"] for i in instances), 1e-9)
     result.update(stream_metrics)

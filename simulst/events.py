@@ -46,7 +46,19 @@ class End:
     type: str = "final"
 
 
-Event = Union[Commit, Partial, End]
+@dataclass(frozen=True)
+class Guard:
+    """A guard stopped the model's output in a round: ``reason`` is ``loop`` (an n-gram about to repeat a third
+    time) or ``max_tokens`` (the round's token budget ran out)."""
+
+    reason: str
+    source_ms: float
+    compute_ms: float
+    elapsed_ms: float
+    type: str = "guard"
+
+
+Event = Union[Commit, Partial, End, Guard]
 
 
 def event_to_dict(event: Event) -> dict:

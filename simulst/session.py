@@ -18,7 +18,7 @@ import numpy as np
 
 from simulst.clock import Clock, wall_clock
 from simulst.errors import AudioError, SimulstError
-from simulst.events import Commit, End, Event, Partial
+from simulst.events import Commit, End, Event, Guard, Partial
 from simulst.models.base import Backend, Candidate, Hypothesis
 from simulst.options import SessionOptions
 from simulst.policies.base import Action, Policy, StateView
@@ -55,6 +55,7 @@ class Session:
         self._finish_ms = 0.0
         self.finished = False
         self._events: deque[Event] = deque()
+        self._guards: list[str] = []  # interventions of the current round
 
     @property
     def source_ms(self) -> float:
@@ -117,6 +118,8 @@ class Session:
             if len(stable) > len(self.text):
                 self._events.append(Commit(stable[len(self.text) :], **stamp))
                 self.text = stable
+        self._events.extend(Guard(reason, **stamp) for reason in self._guards)
+        self._guards = []
         if tail and self.options.partials:
             full = (self._base + self.stream.detokenize(self.tokens + tail)).rstrip("\ufffd")
             self._events.append(Partial(full[len(self.text) :], **stamp))
@@ -127,9 +130,15 @@ class Session:
         """Write the tokens the policy allows; returns the tokens held back (an unfinished word)."""
         written: list[Candidate] = []
         words = self.words
-        while len(written) < self.options.max_tokens:
+        while True:
+            if len(written) >= self.options.max_tokens:
+                self._guards.append("max_tokens")
+                break
             candidate = hyp.propose()
-            if candidate.is_end or repeats(self.tokens + [c.token for c in written] + [candidate.token]):
+            if candidate.is_end:
+                break
+            if repeats(self.tokens + [c.token for c in written] + [candidate.token]):
+                self._guards.append("loop")
                 break
             view = StateView(candidate, self.source_ms, hyp.frames, self.backend.frame_ms, words, len(written))
             if not final and self.policy.decide(view) is Action.READ:

@@ -5,7 +5,7 @@ import pytest
 
 from simulst.clock import StepClock
 from simulst.errors import AudioError, SimulstError
-from simulst.events import Commit, End, Partial
+from simulst.events import Commit, End, Guard, Partial
 from simulst.options import SessionOptions
 from simulst.policies import AlignAtt, AlignAttOptions, WaitK, WaitKOptions
 from simulst.session import Session, repeats
@@ -110,10 +110,11 @@ def test_partials_show_the_provisional_tail():
     ]
 
 
-def test_decoding_loop_is_cut():
+def test_decoding_loop_is_cut_and_reported():
     words = [(w, 0) for w in ["the", "best", "view", "for"]]
     events = run(FakeBackend(words, loop_after=4), WaitK(WaitKOptions(k=1, stride_ms=100)), 1, clock=StepClock(0))
     assert events[-1] == End("the best view for view for view", source_ms=1000, compute_ms=0, elapsed_ms=1000)
+    assert Guard("loop", source_ms=1000, compute_ms=0, elapsed_ms=1000) in events
 
 
 def test_repeats():
@@ -126,7 +127,8 @@ def test_repeats():
 def test_max_tokens_bounds_each_round():
     words = [(str(i), 0) for i in range(50)]
     events = run(FakeBackend(words), WaitK(WaitKOptions(k=1, stride_ms=100)), 1, SessionOptions(max_tokens=7), clock=StepClock(0))
-    assert [e.text for e in events] == [" 0 1 2 3 4 5 6", " 7 8 9 10 11 12 13", "0 1 2 3 4 5 6 7 8 9 10 11 12 13"]
+    assert [e.text for e in events if e.type != "guard"] == [" 0 1 2 3 4 5 6", " 7 8 9 10 11 12 13", "0 1 2 3 4 5 6 7 8 9 10 11 12 13"]
+    assert [e.reason for e in events if e.type == "guard"] == ["max_tokens", "max_tokens"]
 
 
 def test_bad_audio_is_refused_and_loses_nothing():
