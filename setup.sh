@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages the tests and demos use, installed only when missing.
-debs=(libportaudio2 apertium apertium-eng-spa chromium)
+debs=(libportaudio2 apertium apertium-eng-spa chromium espeak-ng)
 missing=()
 for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -69,6 +69,12 @@ def cmd_translate(ns: argparse.Namespace) -> int:
     audio = load_audio(ns.audio, registry.backends.get("whisper").sample_rate)
     backend, make_session, options = _build(ns)
     session = make_session(options)
+    if ns.speech_out:
+        from simulst.streaming.speech import SpeakingSession, SpeechOptions, speaker_for
+
+        speech_options = from_namespace(SpeechOptions, ns)
+        target = options.tgt_lang if options.task == "translate" else (options.src_lang or "en")
+        session = SpeakingSession(session, speaker_for(target, speech_options), speech_options)
     step = max(1, round(options.chunk_ms * backend.sample_rate / 1000))
     started = time.perf_counter()
     kept = []
@@ -79,6 +85,14 @@ def cmd_translate(ns: argparse.Namespace) -> int:
         kept += _show(session.events(), ns.format)
     session.feed_eof()
     kept += _show(session.events(), ns.format)
+    if ns.speech_out:
+        import soundfile
+
+        from simulst.streaming.speech import render
+
+        track, rate = render([e for e in kept if e.type == "speech"], len(audio) * 1000 / backend.sample_rate)
+        soundfile.write(ns.speech_out, track, rate)
+        print(f"wrote {ns.speech_out}: {len(track) / rate:.1f} s of speech aligned to the source", file=sys.stderr)
     if ns.format in ("srt", "vtt"):
         from simulst.streaming.subtitles import SubtitleOptions, cues, to_srt, to_vtt
 
@@ -263,9 +277,12 @@ def parser() -> argparse.ArgumentParser:
         help="text lines, one JSON event per line, or SRT/WebVTT subtitles timed by emission (default: text)",
     )
     tr.add_argument("--realtime", action="store_true", help="feed the audio at real-time speed, as a live source would")
+    tr.add_argument("--speech-out", metavar="WAV", help="also speak the translation as it is committed and write it, aligned to source time, to WAV")
+    from simulst.streaming.speech import SpeechOptions
     from simulst.streaming.subtitles import SubtitleOptions
 
     add_options(tr, SubtitleOptions)
+    add_options(tr, SpeechOptions)
     _model_options(tr)
     tr.set_defaults(run=cmd_translate)
 

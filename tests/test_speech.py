@@ -1,0 +1,63 @@
+"""Speech output: phrases spoken as text is committed, never overlapping, aligned to source time."""
+
+import numpy as np
+import pytest
+
+from simulst.clock import StepClock
+from simulst.options import SessionOptions
+from simulst.policies import WaitK, WaitKOptions
+from simulst.session import Session
+from simulst.streaming.speech import SpeakingSession, SpeechOptions, render
+from tests.fake import FakeBackend, timecoded
+
+WORDS = [(w, 0) for w in "for the best views of Hong Kong, leave the island".split()]
+
+
+class Beeper:
+    """A fake voice: 100 ms of tone per character."""
+
+    sample_rate = 1000
+
+    def __init__(self):
+        self.spoken = []
+
+    def synthesize(self, text):
+        self.spoken.append(text)
+        return np.ones(100 * len(text), np.float32)
+
+
+def test_phrases_are_spoken_in_order_without_overlap():
+    voice = Beeper()
+    inner = Session(FakeBackend(WORDS), WaitK(WaitKOptions(k=1, stride_ms=500)), SessionOptions(chunk_ms=500), StepClock(0))
+    session = SpeakingSession(inner, voice, SpeechOptions(min_words=3))
+    session.feed_audio(timecoded(3000))
+    session.feed_eof()
+    events = list(session.events())
+    speech = [e for e in events if e.type == "speech"]
+    assert voice.spoken == ["for the best", "views of Hong", "Kong, leave the island"]
+    assert [s.text for s in speech] == voice.spoken
+    assert speech[0].start_ms == 1500  # spoken when its third word is committed
+    for a, b in zip(speech, speech[1:]):
+        assert b.start_ms >= a.start_ms + a.duration_ms  # a phrase waits for the previous one
+    assert events[-1].type == "final" and events[-2].type == "speech"
+    track, rate = render(speech, 3000)
+    assert rate == 1000 and len(track) >= speech[-1].start_ms + speech[-1].duration_ms
+    assert track[int(speech[0].start_ms) - 1] == 0 and track[int(speech[0].start_ms)] == 1
+
+
+@pytest.mark.model
+def test_german_clip_becomes_english_speech(whisper_base, tmp_path, capsys):
+    """--speech-out writes a wav whose transcription by the embedded Whisper matches the text output."""
+    from simulst import build
+    from simulst.cli import main
+    from simulst.eval.quality import wer
+    from simulst.streaming.audio import load_audio
+
+    out = tmp_path / "speech.wav"
+    assert main(["translate", "sample", "--speech-out", str(out)]) == 0
+    text = capsys.readouterr().out.strip().splitlines()[-1]
+    session = build.session(whisper_base, build.policy("offline"), SessionOptions(src_lang="en", task="transcribe"))
+    session.feed_audio(load_audio(out))
+    session.feed_eof()
+    heard = list(session.events())[-1].text
+    assert wer([heard], [text]) < 30, (heard, text)
