@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from simulst.errors import ModelError, OptionError, SimulstError
+from simulst.events import SpeechOut
 from simulst.eval.data import Row
 from simulst.eval.instances import make_instance
 from simulst.eval.scores import score, write_scores
@@ -70,6 +71,14 @@ def evaluate(
             session.feed_audio(audio)
             session.feed_eof()
             events = list(session.events())
+            speech = [e for e in events if isinstance(e, SpeechOut)]
+            if speech:
+                from simulst.eval.speech import speech_fields
+
+                target = row_options.tgt_lang if row_options.task == "translate" else row_options.src_lang
+                extra = speech_fields(backend, speech, target)
+            else:
+                extra = {}
             instance = make_instance(
                 index,
                 events,
@@ -82,6 +91,7 @@ def evaluate(
                 task=row_options.task,
                 compute_ms=session.compute_s * 1000,
                 **_segments(row, row_options.task),
+                **extra,
             )
             log.write(json.dumps(instance, ensure_ascii=False) + "\n")
             log.flush()

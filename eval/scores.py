@@ -8,6 +8,7 @@ from pathlib import Path
 from statistics import mean
 
 from simulst.eval import latency, quality
+from simulst.eval.speech import speech_metrics
 from simulst.eval.stream import stream_laal
 
 LATENCY = ["LAAL", "AL", "AP", "DAL", "ATD", "StartOffset", "EndOffset"]
@@ -79,6 +80,7 @@ def group_scores(instances: list[dict]) -> dict[str, float]:
     if all("compute_ms" in i for i in instances):
         result["RTF"] = sum(i["compute_ms"] for i in instances) / max(sum(i["source_length"] for i in instances), 1e-9)
     result.update(stream_metrics)
+    result.update(speech_metrics(instances))
     result["Instances"] = len(instances)
     return result
 

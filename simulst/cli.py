@@ -128,9 +128,25 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     if not rows:
         raise SimulstError("no rows to evaluate (check --directions and --limit)")
     points = _sweep_points(ns) if ns.sweep else [(ns, ns.output)]
+    if ns.speech:
+        from simulst.streaming.speech import SpeakingSession, SpeechOptions, speaker_for
+
+        speech_options = from_namespace(SpeechOptions, ns)
+        speakers = {}
+
+        def speaking(make):
+            def make_speaking(options: SessionOptions):
+                target = options.tgt_lang if options.task == "translate" else options.src_lang
+                if target not in speakers:
+                    speakers[target] = speaker_for(target, speech_options)
+                return SpeakingSession(make(options), speakers[target], speech_options)
+
+            return make_speaking
     summary = ["point\tBLEU\tLAAL\tLAAL_CA\tAL\tRTF"]
     for point_ns, output in points:
         backend, make_session, options = _build(point_ns)
+        if ns.speech:
+            make_session = speaking(make_session)
         scores = evaluate(rows, backend, make_session, options, output, ns.computation_aware)
         print(format_scores(scores))
         print(f"wrote {output}/instances.log, scores.tsv, scores.json", file=sys.stderr)
@@ -302,12 +318,16 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--directions", help="only these directions, comma-separated (e.g. de-en,fr-en)")
     ev.add_argument("--limit", type=int, help="only the first N rows (after --directions)")
     ev.add_argument("--computation-aware", action="store_true", help="also list the _CA metrics in scores.tsv (scores.json always has them)")
+    ev.add_argument("--speech", action="store_true", help="also speak the output and score the speech (ASR-BLEU, offsets, discontinuity)")
     ev.add_argument(
         "--sweep",
         help="KEY=V1,V2,...: one run per value, in OUTPUT/KEY=V, plus OUTPUT/sweep.tsv; KEY is any option's name, "
         "policy options as POLICY.FIELD (e.g. alignatt.frame_threshold=2,4,6,8 or chunk_ms=500,1000)",
     )
     _model_options(ev)
+    from simulst.streaming.speech import SpeechOptions
+
+    add_options(ev, SpeechOptions)
     ev.set_defaults(run=cmd_eval, parser=ev)
 
     sv = sub.add_parser(

@@ -61,3 +61,17 @@ def test_german_clip_becomes_english_speech(whisper_base, tmp_path, capsys):
     session.feed_eof()
     heard = list(session.events())[-1].text
     assert wer([heard], [text]) < 30, (heard, text)
+
+
+def test_speech_metrics_known_values():
+    from simulst.eval.speech import speech_metrics
+
+    instances = [
+        {"speech": [[1000, 500], [2000, 300], [2300, 700]], "source_length": 2500, "asr": "the cat sat on the mat", "reference": "the cat sat on the mat"},
+        {"speech": [[4000, 1000]], "source_length": 4500, "asr": "a dog ran in the park", "reference": "a dog ran in the park"},
+    ]
+    m = speech_metrics(instances)
+    assert m["SpeechStartOffset"] == 2500  # mean of 1000 and 4000
+    assert m["SpeechEndOffset"] == (500 + 500) / 2  # 3000 - 2500, 5000 - 4500
+    assert m["DiscontinuitySum"] == 250 and m["DiscontinuityNum"] == 0.5 and m["DiscontinuityAve"] == 250
+    assert m["ASR_BLEU"] == pytest.approx(100)
