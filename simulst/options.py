@@ -33,6 +33,8 @@ class SessionOptions:
     max_tokens: int = opt(100, "most target tokens written in one decision round (a guard against runaway output)")
     max_buffer_ms: int = opt(15000, "audio kept for the model; past it, audio before the last committed word is dropped")
     context_tokens: int = opt(64, "committed tokens of dropped audio kept as the model's text context")
+    vad: bool = opt(False, "detect pauses with Silero VAD: at a pause, write out what was heard and start afresh")
+    vad_pause_ms: int = opt(600, "silence (ms) that counts as a pause for --vad")
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:

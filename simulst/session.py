@@ -32,7 +32,9 @@ class Session:
     context, so the cost of a round does not grow with the length of the stream.
     """
 
-    def __init__(self, backend: Backend, policy: Policy, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock) -> None:
+    def __init__(
+        self, backend: Backend, policy: Policy, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock, vad=None
+    ) -> None:
         if options.chunk_ms <= 0 or options.max_buffer_ms < 2 * options.chunk_ms:
             raise SimulstError(f"chunk_ms must be positive and max_buffer_ms at least twice chunk_ms ({options.chunk_ms}, {options.max_buffer_ms})")
         self.backend, self.policy, self.options, self.clock = backend, policy, options, clock
@@ -56,6 +58,13 @@ class Session:
         self.finished = False
         self._events: deque[Event] = deque()
         self._guards: list[str] = []  # interventions of the current round
+        if vad is None and options.vad:
+            from simulst.streaming.vad import SileroVAD
+
+            vad = SileroVAD()
+        self.vad = vad  # feed(samples) -> speech flag per window; pauses end a segment
+        self._silence = 0  # trailing samples without speech
+        self._heard = False  # speech since the last pause
 
     @property
     def source_ms(self) -> float:
@@ -73,7 +82,10 @@ class Session:
         self._pending.append(samples.astype(np.float32, copy=False))
         self._received += len(samples)
         while self._received - self._decided >= self._step:
-            self._round(self._decided + self._step, final=False)
+            upto = self._decided + self._step
+            if self.vad is not None and self._pause(upto):
+                continue
+            self._round(upto, final=False)
 
     def feed_eof(self) -> None:
         """End of input: commit the rest of the translation and emit ``End``."""
@@ -86,27 +98,55 @@ class Session:
         while self._events:
             yield self._events.popleft()
 
+    def _pause(self, upto: int) -> bool:
+        """VAD: track trailing silence; at a pause after speech, write out the segment. True when the round is done."""
+        new = self._audio(upto)[self._decided - self._offset :]
+        flags = self.vad.feed(new)
+        window = len(new) // max(len(flags), 1) if flags else 0
+        for speech in flags:
+            self._silence = 0 if speech else self._silence + window
+            self._heard |= speech
+        if self._silence * 1000 < self.options.vad_pause_ms * self._rate:
+            return False
+        if self._heard:  # end of a segment: everything heard is written, then the history restarts
+            self._round(upto, final=False, flush=True)
+            self._heard = False
+        else:  # silence only: nothing to decode, keep no audio
+            self._decided = upto
+        self._restart(upto)
+        return True
+
+    def _restart(self, upto: int) -> None:
+        self._base += self.stream.detokenize(self.tokens)
+        self.context = (self.context + self.tokens)[-self.options.context_tokens :]
+        self.tokens, self._marks = [], []
+        self._buffer = self._buffer[upto - self._offset :]
+        self._offset = upto
+
     def _audio(self, upto: int) -> np.ndarray:
         if self._pending:
             self._buffer = np.concatenate([self._buffer, *self._pending])
             self._pending = []
         return self._buffer[: upto - self._offset]
 
-    def _round(self, upto: int, final: bool) -> None:
+    def _round(self, upto: int, final: bool, flush: bool = False) -> None:
+        """One decision round over the audio up to ``upto``; ``final`` (end of input) and ``flush`` (a pause)
+        write the model's continuation without asking the policy."""
         start = self.clock()
         self._decided = upto
         audio = self._audio(upto)
-        hyp = self.stream.begin(audio, self.tokens, final, self.context) if len(audio) else None
+        closing = final or flush
+        hyp = self.stream.begin(audio, self.tokens, closing, self.context) if len(audio) else None
         before = self.committed
         tail: list[int] = []
         if hyp is not None:
-            held = self._decide(hyp, final)
+            held = self._decide(hyp, closing)
             observe = getattr(self.policy, "observe", None)
-            if (self.options.partials or observe) and not final:
+            if (self.options.partials or observe) and not closing:
                 tail = held + self._continue(hyp, held)
-            if observe and not final:
+            if observe and not closing:
                 observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
-        if not final:
+        if not closing:
             self._trim(upto, heard=hyp is not None)
         compute = self.clock() - start
         self.compute_s += compute

@@ -30,6 +30,8 @@ class FakeBackend:
     script: Sequence[tuple[str, float]]
     guess_unheard: bool = False
     """Propose a word not heard yet as a fresh guess each round (a token that never agrees across rounds)."""
+    stop_unheard: bool = False
+    """End the hypothesis at the first word not heard yet (instead of guessing on)."""
     tail_attention: float = 0.0
     """Share of every token's attention put on the last frame (the rest on its aligned frame)."""
     loop_after: int | None = None
@@ -78,6 +80,8 @@ class FakeHypothesis:
         if index >= len(script):
             return Candidate(token=-1, starts_word=False, is_end=True, attention=np.ones(self.frames) / self.frames)
         word, aligned_ms = script[index]
+        if self.backend.stop_unheard and aligned_ms >= self.offset_ms + self.frames * self.backend.frame_ms:
+            return Candidate(token=-1, starts_word=False, is_end=True, attention=np.ones(self.frames) / self.frames)
         frame = max(0, min(int((aligned_ms - self.offset_ms) / self.backend.frame_ms), self.frames - 1))
         attention = np.zeros(self.frames)
         attention[frame] += 1.0 - self.backend.tail_attention

@@ -220,3 +220,32 @@ def test_silence_is_dropped_from_the_buffer():
     backend.open = lambda options: Silent()
     events = run(backend, AlignAtt(), 10, SessionOptions(max_buffer_ms=3000), clock=StepClock(0))
     assert events[-1].text == "" and max(heard) <= 4000
+
+
+class ScriptedVAD:
+    """Speech flags by time: speech while ``start <= t < end`` for one of ``spans`` (ms), 100 ms windows."""
+
+    def __init__(self, spans):
+        self.spans, self.t = spans, 0
+
+    def feed(self, samples):
+        flags = []
+        for _ in range(len(samples) // 100):
+            flags.append(any(a <= self.t < b for a, b in self.spans))
+            self.t += 100
+        return flags
+
+
+def test_vad_pause_writes_the_segment_and_restarts_history():
+    words = [("one", 500), ("two", 1400), ("three", 5500)]
+    backend = FakeBackend(words, stop_unheard=True)
+    session = Session(backend, AlignAtt(AlignAttOptions(frame_threshold=60)), SessionOptions(vad_pause_ms=600), StepClock(0), ScriptedVAD([(0, 1700), (5000, 6000)]))
+    session.feed_audio(timecoded(7000))
+    session.feed_eof()
+    events = list(session.events())
+    commits = [(e.text, e.source_ms) for e in events if e.type == "commit"]
+    # AlignAtt (60 frames) waits for "two" at 2 s; the pause (silence since 1.7 s) is seen at 3 s and writes it
+    # out; the silence until 5 s costs no model call; "three" is written at the next pause
+    assert commits == [(" one", 2000), (" two", 3000), (" three", 7000)]
+    assert events[-1].text == "one two three"
+    assert [samples for samples, _, _ in backend.begun] == [1000, 2000, 3000, 1000, 2000]  # history restarts at pauses

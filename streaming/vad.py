@@ -1,0 +1,30 @@
+"""Voice activity detection with Silero VAD (its model ships in the silero-vad wheel)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulst.errors import ModelError
+
+WINDOW = 512  # samples per decision at 16 kHz (32 ms)
+
+
+class SileroVAD:
+    """Per-session state over Silero's model: ``feed`` returns one speech/no-speech flag per 32 ms window."""
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        try:
+            from silero_vad import load_silero_vad
+        except ImportError as exc:
+            raise ModelError("VAD needs silero-vad: pip install silero-vad") from exc
+        self.model, self.threshold = load_silero_vad(), threshold
+        self.rest = np.zeros(0, np.float32)
+
+    def feed(self, samples: np.ndarray) -> list[bool]:
+        import torch
+
+        audio = np.concatenate([self.rest, samples])
+        whole = len(audio) // WINDOW * WINDOW
+        self.rest = audio[whole:]
+        with torch.inference_mode():
+            return [float(self.model(torch.from_numpy(audio[i : i + WINDOW]), 16000)) >= self.threshold for i in range(0, whole, WINDOW)]
