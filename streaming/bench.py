@@ -32,7 +32,8 @@ def replay(url: str, audio: np.ndarray, start: dict, frame_s: float = 0.1, rate:
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     step = int(frame_s * rate)
     lags, final, end_delay = [], "", float("nan")
-    with connect(url, max_size=None) as ws:
+    # no client keepalive: an overloaded server reads frames late (back-pressure) and would miss the pings
+    with connect(url, max_size=None, ping_interval=None) as ws:
         ws.send(json.dumps({"type": "start", "sample_rate": rate, "format": "pcm_s16le", **start}))
         json.loads(ws.recv())
         began = time.monotonic()
@@ -61,8 +62,22 @@ def replay(url: str, audio: np.ndarray, start: dict, frame_s: float = 0.1, rate:
     return ClientResult(lags, end_delay, final)
 
 
+def wait_idle(url: str, timeout_s: float = 600.0) -> None:
+    """Wait until the server reports no open session (its /health endpoint)."""
+    import urllib.request
+
+    health = url.replace("ws://", "http://").rstrip("/") + "/health"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(health, timeout=10) as r:
+            if json.loads(r.read())["sessions"] == 0:
+                return
+        time.sleep(0.5)
+
+
 def bench(url: str, audio: np.ndarray, clients: int, start: dict) -> dict:
-    """Run ``clients`` replays at once; summary figures (seconds) over all their commits."""
+    """Run ``clients`` replays at once (once the server is idle); summary figures (seconds) over their commits."""
+    wait_idle(url)
     results: list[ClientResult | None] = [None] * clients
 
     def run(i: int) -> None:
