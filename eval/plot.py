@@ -55,7 +55,7 @@ def latency_quality(runs: list[Path], output: Path) -> list[Path]:
     ax.set_ylabel("BLEU")
     ax.set_title("latency-quality")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="lower right", fontsize=8)
     written = _save(fig, output, "latency-quality")
     plt.close(fig)
     return written
