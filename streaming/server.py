@@ -54,9 +54,11 @@ class Server:
     async def run(self, ready: Callable[[int], None] | None = None) -> None:
         from websockets.asyncio.server import serve
 
-        # frames above max_frame_bytes still arrive (up to 16x), so that they get an error event, not a dropped connection
+        # frames above max_frame_bytes still arrive (up to 16x), so that they get an error event, not a dropped
+        # connection; no keepalive pings: an overloaded server reads late (back-pressure) and would drop live
+        # clients for a missed pong; silent clients are caught by the idle timeout instead
         async with serve(self.handle, self.options.host, self.options.port, process_request=self.http,
-                         max_size=16 * self.options.max_frame_bytes, max_queue=8) as server:
+                         max_size=16 * self.options.max_frame_bytes, max_queue=8, ping_interval=None) as server:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 try:
