@@ -12,6 +12,7 @@ import io
 import re
 import shutil
 import subprocess
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterator
@@ -76,11 +77,13 @@ class SpeakingSession:
         self.inner, self.speaker, self.options = inner, speaker, options
         self.pending: list[str] = []
         self.speech_end_ms = 0.0
+        self.synthesis_s = 0.0
         self._events: deque[Event] = deque()
 
     @property
     def compute_s(self) -> float:
-        return self.inner.compute_s
+        """Model and synthesis compute."""
+        return self.inner.compute_s + self.synthesis_s
 
     @property
     def finished(self) -> bool:
@@ -118,11 +121,16 @@ class SpeakingSession:
 
     def _speak(self, event: Event) -> SpeechOut:
         text, self.pending = " ".join(self.pending), []
+        started = time.perf_counter()
         audio = self.speaker.synthesize(text)
+        spent = time.perf_counter() - started
+        self.synthesis_s += spent
         start = max(event.source_ms, self.speech_end_ms)
         duration = len(audio) * 1000 / self.speaker.sample_rate
         self.speech_end_ms = start + duration
-        return SpeechOut(text, audio, self.speaker.sample_rate, start, duration, event.source_ms, event.compute_ms, event.elapsed_ms)
+        return SpeechOut(
+            text, audio, self.speaker.sample_rate, start, duration, event.source_ms, spent * 1000, event.elapsed_ms + spent * 1000
+        )
 
 
 def render(speech: list[SpeechOut], length_ms: float | None = None) -> tuple[np.ndarray, int]:
