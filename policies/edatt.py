@@ -13,7 +13,7 @@ class EDAttOptions:
     """Encoder-decoder attention (Papi et al. 2023, "Attention as a guide for simultaneous speech translation")."""
 
     frames: int = opt(20, "how many of the last encoder frames count as 'the end of the audio' (20 ms each for Whisper)")
-    alpha: float = opt(0.3, "READ when the attention mass on those frames (and any padding after them) reaches this")
+    alpha: float = opt(0.45, "READ when the attention mass on those frames (and any padding after them) reaches this")
 
 
 class EDAtt:
