@@ -113,15 +113,8 @@ class Session:
             self._heard = False
         else:  # silence only: nothing to decode, keep no audio
             self._decided = upto
-        self._restart(upto)
+        self._drop(len(self.tokens), upto)
         return True
-
-    def _restart(self, upto: int) -> None:
-        self._base += self.stream.detokenize(self.tokens)
-        self.context = (self.context + self.tokens)[-self.options.context_tokens :]
-        self.tokens, self._marks = [], []
-        self._buffer = self._buffer[upto - self._offset :]
-        self._offset = upto
 
     def _audio(self, upto: int) -> np.ndarray:
         if self._pending:
@@ -210,13 +203,17 @@ class Session:
             return
         margin = self._rate // 5  # 200 ms before the word's attention peak
         starts = [i for i in range(1, len(self.tokens)) if self._marks[i][1]]
-        cut, keep = upto - limit // 2, len(self.tokens)  # fallback: keep the last half, all text to context
+        keep, cut = len(self.tokens), upto - limit // 2  # fallback: keep the last half, all text to context
         if starts and upto - (self._marks[starts[-1]][0] - margin) <= limit:
             keep = starts[-1]
             cut = max(self._offset, self._marks[keep][0] - margin)
-        self._base += self.stream.detokenize(self.tokens[:keep])
-        self.context = (self.context + self.tokens[:keep])[-self.options.context_tokens :]
-        self.tokens, self._marks = self.tokens[keep:], self._marks[keep:]
+        self._drop(keep, cut)
+
+    def _drop(self, tokens: int, cut: int) -> None:
+        """Move the first ``tokens`` committed tokens into the text context and drop the audio before ``cut``."""
+        self._base += self.stream.detokenize(self.tokens[:tokens])
+        self.context = (self.context + self.tokens[:tokens])[-self.options.context_tokens :]
+        self.tokens, self._marks = self.tokens[tokens:], self._marks[tokens:]
         self._buffer = self._buffer[cut - self._offset :]
         self._offset = cut
 
