@@ -22,7 +22,7 @@ import numpy as np
 
 from simulst import registry
 from simulst.errors import SimulstError
-from simulst.events import event_to_dict
+from simulst.events import SpeechOut, event_to_dict
 from simulst.options import SessionOptions, from_mapping, opt
 
 FORMATS = {"pcm_s16le": (np.int16, 32768.0), "f32le": (np.float32, 1.0)}
@@ -108,7 +108,7 @@ class Server:
         loop = asyncio.get_running_loop()
         try:
             start = await asyncio.wait_for(ws.recv(), self.options.idle_timeout_s)
-            config = self._start(start)
+            config = await loop.run_in_executor(self.worker, self._start, start)  # may load models: off the loop
         except (SimulstError, asyncio.TimeoutError) as exc:
             code = "no_start" if isinstance(exc, asyncio.TimeoutError) else "bad_start"
             await _send(ws, {"type": "error", "code": code, "message": str(exc) or "no start message"})
@@ -142,11 +142,10 @@ class Server:
                 if received / rate > self.options.max_session_s:
                     await _send(ws, {"type": "error", "code": "too_long", "message": f"sessions are limited to {self.options.max_session_s:.0f} s of audio"})
                     break
-                events = await loop.run_in_executor(self.worker, _feed, session, samples, rate, self.backend.sample_rate)
-                for event in events:
-                    await _send(ws, {**event_to_dict(event), "wall_ms": round((time.monotonic() - began) * 1000, 1)})
+                for event in await loop.run_in_executor(self.worker, _feed, session, samples, rate, self.backend.sample_rate):
+                    await _emit(ws, event, began)
             for event in await loop.run_in_executor(self.worker, _finish, session):
-                await _send(ws, {**event_to_dict(event), "wall_ms": round((time.monotonic() - began) * 1000, 1)})
+                await _emit(ws, event, began)
             await ws.close()
         except ConnectionClosed:
             return  # the client left: the session is dropped
@@ -218,13 +217,21 @@ def _is_end(message: str) -> bool:
         return False
 
 
-async def _send(ws, data: dict) -> None:
+async def _send(ws, data: dict | bytes) -> None:
     from websockets.exceptions import ConnectionClosed
 
     try:
-        await ws.send(json.dumps(data, ensure_ascii=False))
+        await ws.send(data if isinstance(data, bytes) else json.dumps(data, ensure_ascii=False))
     except ConnectionClosed:
         pass
+
+
+async def _emit(ws, event, began: float) -> None:
+    """An event as JSON with the server's wall time; a ``speech`` event is followed by its audio as one binary
+    pcm_s16le message."""
+    await _send(ws, {**event_to_dict(event), "wall_ms": round((time.monotonic() - began) * 1000, 1)})
+    if isinstance(event, SpeechOut):
+        await _send(ws, (np.clip(event.audio, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def _feed(session, samples: np.ndarray, rate: int, target: int) -> list:
@@ -245,14 +252,35 @@ def session_factory(backend) -> Callable[[SessionOptions, str, dict], Any]:
     from simulst.cascade import CascadeOptions
     from simulst.errors import OptionError
 
+    from simulst.streaming.speech import SpeakingSession, SpeechOptions, speaker_for
+
+    speakers: dict = {}  # (language, options) -> speaker, loaded once, used on the model thread only
+
     def make(options: SessionOptions, policy: str, rest: dict):
-        policy_fields = {f.name for f in dataclasses.fields(registry.policies.get(policy).Options)}
-        cascade_fields = {f.name for f in dataclasses.fields(CascadeOptions)}
-        unknown = sorted(set(rest) - policy_fields - cascade_fields)
+        rest = dict(rest)
+        speech = rest.pop("speech", False)
+        if not isinstance(speech, bool):
+            raise OptionError(f"speech must be true or false, not {speech!r}")
+        fields = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in
+                  (("policy", registry.policies.get(policy).Options), ("cascade", CascadeOptions), ("speech", SpeechOptions))}
+        unknown = sorted(set(rest) - set().union(*fields.values()))
         if unknown:
             raise OptionError(f"unknown start field(s): {', '.join(unknown)}")
-        policy_obj = build.policy(policy, {k: v for k, v in rest.items() if k in policy_fields})
-        cascade = from_mapping(CascadeOptions, {k: v for k, v in rest.items() if k in cascade_fields}, "cascade")
-        return build.session(backend, policy_obj, options, cascade=cascade)
+        pick = {name: {k: v for k, v in rest.items() if k in names} for name, names in fields.items()}
+        if pick["speech"] and not speech:
+            raise OptionError(f"{', '.join(pick['speech'])} need(s) \"speech\": true")
+        policy_obj = build.policy(policy, pick["policy"])
+        cascade = from_mapping(CascadeOptions, pick["cascade"], "cascade")
+        session = build.session(backend, policy_obj, options, cascade=cascade)
+        if not speech:
+            return session
+        speech_options = from_mapping(SpeechOptions, pick["speech"], "speech")
+        target = options.src_lang if options.task == "transcribe" else options.tgt_lang
+        if target is None:
+            raise OptionError("speech needs the output language: give src_lang (transcribe) or tgt_lang")
+        key = (target, speech_options)
+        if key not in speakers:
+            speakers[key] = speaker_for(target, speech_options)
+        return SpeakingSession(session, speakers[key], speech_options)
 
     return make

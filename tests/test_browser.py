@@ -14,7 +14,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
-def browse(url: str, clip: Path, until: str, screenshot: Path, timeout_ms: int) -> str:
+def browse(url: str, clip: Path, until: str, screenshot: Path, timeout_ms: int, speak: bool = False) -> tuple[str, str]:
+    """The committed text the page shows, and its speech counter."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: apt-get install chromium (setup.sh installs it)")
     from playwright.sync_api import sync_playwright
@@ -28,15 +29,17 @@ def browse(url: str, clip: Path, until: str, screenshot: Path, timeout_ms: int) 
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
         page = browser.new_page()
         page.goto(url)
+        if speak:
+            page.check("#speak")
         page.click("#start")
         page.wait_for_function(f"document.getElementById('committed').textContent.includes({until!r})", timeout=timeout_ms)
         page.click("#stop")
         page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=timeout_ms)
         screenshot.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
-        text = page.inner_text("#committed")
+        text, spoken = page.inner_text("#committed"), page.inner_text("#spoken")
         browser.close()
-    return text
+    return text, spoken
 
 
 def test_page_shows_the_translation_of_the_fake_microphone(tmp_path):
@@ -44,10 +47,10 @@ def test_page_shows_the_translation_of_the_fake_microphone(tmp_path):
     soundfile.write(clip, np.zeros(16000 * 5), 16000, subtype="PCM_16")
     running = Running(FakeBackend(WORDS, sample_rate=16000))
     try:
-        text = browse(running.url.replace("ws://", "http://"), clip, "Leute.", ARTIFACTS / "browser-fake.png", 30000)
+        text, spoken = browse(running.url.replace("ws://", "http://"), clip, "Leute.", ARTIFACTS / "browser-fake.png", 30000)
     finally:
         running.stop()
-    assert text.strip() == TEXT
+    assert text.strip() == TEXT and spoken == "0"
     assert (ARTIFACTS / "browser-fake.png").stat().st_size > 10000
 
 
@@ -60,7 +63,8 @@ def test_page_translates_a_german_clip(whisper_base, tmp_path):
     soundfile.write(clip, load_audio(dev_clip("de-000")), 16000, subtype="PCM_16")
     running = Running(whisper_base)
     try:
-        text = browse(running.url.replace("ws://", "http://"), clip, "Hong Kong", ARTIFACTS / "browser-de.png", 120000)
+        text, spoken = browse(running.url.replace("ws://", "http://"), clip, "Hong Kong", ARTIFACTS / "browser-de.png", 120000, speak=True)
     finally:
         running.stop()
     assert "Hong Kong" in text
+    assert int(spoken) >= 2  # the translation was spoken phrase by phrase

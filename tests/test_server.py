@@ -219,3 +219,38 @@ def test_bench_replays_in_real_time(server):
     result = bench(server.url, np.zeros(16000 * 3, np.float32), 2, {"src_lang": "de", "policy": "waitk", "k": 1, "stride_ms": 1000})
     assert result["finals"] == [TEXT, TEXT]
     assert 0 <= result["lag_p50_s"] < 1.5 and result["real_time"]
+
+
+def test_speech_audio_follows_each_speech_event(server):
+    with connect(server.url) as ws:
+        assert start(ws, speech=True, min_words=2)["type"] == "ready"
+        for frame in audio_frames(3.0):
+            ws.send(frame)
+        ws.send(json.dumps({"type": "end"}))
+        messages = []
+        try:
+            while True:
+                messages.append(ws.recv(timeout=30))
+        except ConnectionClosed:
+            pass
+    events = [json.loads(m) if isinstance(m, str) else m for m in messages]
+    speech = [(e, events[i + 1]) for i, e in enumerate(events) if isinstance(e, dict) and e["type"] == "speech"]
+    assert len(speech) == 2 and all(isinstance(pcm, bytes) for _, pcm in speech)
+    assert " ".join(e["text"] for e, _ in speech) == TEXT
+    assert sum(isinstance(e, bytes) for e in events) == len(speech)  # no other binary messages
+    end = 0.0
+    for e, pcm in speech:
+        samples = np.frombuffer(pcm, "<i2")
+        assert abs(len(samples) * 1000 / e["sample_rate"] - e["duration_ms"]) < 1
+        assert np.abs(samples).max() > 1000  # audible
+        assert e["start_ms"] >= max(e["source_ms"], end) - 1e-6  # not before its text, no overlap
+        end = e["start_ms"] + e["duration_ms"]
+    assert events[-1]["type"] == "final"
+
+
+@pytest.mark.parametrize("fields", [{"min_words": 2}, {"speech": "yes"}, {"speech": True, "min_words": "two"}])
+def test_bad_speech_fields_are_refused(server, fields):
+    with connect(server.url) as ws:
+        reply = start(ws, **fields)
+        assert reply["type"] == "error" and reply["code"] == "bad_start"
+    assert stream(server.url)[-1]["text"] == TEXT
