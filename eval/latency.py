@@ -63,26 +63,44 @@ def end_offset(delays: Delays, source_length: float) -> float:
     return delays[-1] - source_length
 
 
-def atd(delays: Delays, source_length: float, elapsed: Delays | None = None, source_word_ms: float = 300.0) -> float:
-    """Average Token Delay (Kano et al. 2023) for speech input and text output.
+def atd(
+    delays: Delays, source_length: float, elapsed: Delays | None = None, source_word_ms: float = 300.0,
+    durations: Delays | None = None, target_word_ms: float = 300.0,
+) -> float:
+    """Average Token Delay (Kano et al. 2023) for speech input and text output, or speech output with ``durations``.
 
-    Source chunks are the stretches between distinct delays, cut into virtual words of ``source_word_ms``;
-    target words have no duration. With ``elapsed``, each word also carries the compute time spent since the
-    previous word, and words queue behind one another (the computation-aware ATD).
+    Source chunks are the stretches between distinct delays, cut into virtual words of ``source_word_ms``.
+    Text target words have no duration; speech output (one delay and one duration per spoken segment) is cut
+    into virtual words of ``target_word_ms`` that play one after another. With ``elapsed``, each word also carries
+    the compute time spent since the previous emission, and words queue behind one another (computation-aware).
     """
     compute = [0.0] * len(delays)
     if elapsed is not None and any(elapsed):
         spent = [e - d for e, d in zip(elapsed, delays)]
         compute = [s - p for s, p in zip(spent, [0.0] + spent[:-1])]
-    # target chunks: runs of equal delays
     tgt_sizes: list[int] = [0]
-    previous = None
-    for d in delays:
-        if d != previous:
-            tgt_sizes.append(1)
-        else:
+    words: list[tuple[float, float, float]] = []  # per target word: delay, length, compute
+    if durations is None:  # text: zero-length words; a run of equal delays is one chunk
+        previous = None
+        for d, c in zip(delays, compute):
+            if d != previous:
+                tgt_sizes.append(0)
             tgt_sizes[-1] += 1
-        previous = d
+            words.append((d, 0.0, c))
+            previous = d
+    else:  # speech: a run of equal delays is one stretch of audio, cut into virtual words
+        chunks: list[list[float]] = []
+        for d, duration, c in zip(delays, durations, compute):
+            if chunks and chunks[-1][0] == d:
+                chunks[-1][1] += duration
+                chunks[-1][2] += c
+            else:
+                chunks.append([d, duration, c])
+        for d, duration, c in chunks:
+            whole, rest = divmod(duration, target_word_ms)
+            lengths = [target_word_ms] * int(whole) + ([rest] if rest != 0 else [])
+            words += [(d, length, c / len(lengths)) for length in lengths]
+            tgt_sizes.append(len(lengths))
     tgt_chunk = [0] + [i for i, size in enumerate(tgt_sizes[1:], 1) for _ in range(size)]
     # source chunks: distinct delays in order, each stretch cut into virtual words
     distinct = list(dict.fromkeys(delays))
@@ -95,8 +113,8 @@ def atd(delays: Delays, source_length: float, elapsed: Delays | None = None, sou
         for length in lengths:
             src_end.append(src_end[-1] + length)
     tgt_end = [0.0]
-    for d, c in zip(delays, compute):
-        tgt_end.append(max(d, tgt_end[-1]) + c)
+    for d, length, c in words:
+        tgt_end.append(max(d, tgt_end[-1]) + length + c)
     lags = []
     for t in range(1, len(tgt_chunk)):
         chunk = tgt_chunk[t]

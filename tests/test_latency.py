@@ -91,3 +91,23 @@ def test_known_values():
     # LAAL uses the longer of hypothesis and reference: over-generation is not rewarded
     assert latency.laal([1000] * 8, 4000, 4) == pytest.approx(sum(1000 - i * 500 for i in range(8)) / 8)
     assert latency.start_offset([700, 900]) == 700 and latency.end_offset([700, 900], 1000) == -100
+
+
+class SpeechOutput:
+    """What SimulEval's ATD scorer reads from a speech-to-speech instance: delays, durations, elapsed."""
+
+    def __init__(self, delays, durations, elapsed):
+        self.delays, self.durations, self.elapsed = delays, durations, elapsed
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_speech_output_atd_equals_simuleval(seed):
+    rng = random.Random(seed)
+    for instance in make_instances(seed, 6):
+        # each emission becomes a spoken segment; some share a delay (two segments emitted in one round)
+        durations = [rng.choice([120.0, 300.0, 450.5, 900.0, 2000.0]) for _ in instance["delays"]]
+        segment = SpeechOutput(instance["delays"], durations, instance["elapsed"])
+        for aware in (False, True):
+            expected = LATENCY_SCORERS_DICT["ATD"](computation_aware=aware)({0: segment})
+            ours = latency.atd(segment.delays, instance["source_length"], segment.elapsed if aware else None, durations=durations)
+            assert ours == pytest.approx(expected, abs=1e-6)

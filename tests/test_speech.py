@@ -66,12 +66,45 @@ def test_german_clip_becomes_english_speech(whisper_base, tmp_path, capsys):
 def test_speech_metrics_known_values():
     from simulst.eval.speech import speech_metrics
 
+    def spoken(intervals, delays):
+        durations = [d for _, d in intervals]
+        return {"intervals": intervals, "delays": delays, "elapsed": [d + 100 for d in delays], "durations": durations}
+
     instances = [
-        {"speech": [[1000, 500], [2000, 300], [2300, 700]], "source_length": 2500, "asr": "the cat sat on the mat", "reference": "the cat sat on the mat"},
-        {"speech": [[4000, 1000]], "source_length": 4500, "asr": "a dog ran in the park", "reference": "a dog ran in the park"},
+        {"speech": spoken([[1000, 500], [2000, 300], [2300, 700]], [1000, 2000, 2000]), "source_length": 2500,
+         "asr": "the cat sat on the mat", "reference": "the cat sat on the mat"},
+        {"speech": spoken([[4000, 1000]], [4000]), "source_length": 4500, "asr": "a dog ran in the park", "reference": "a dog ran in the park"},
     ]
     m = speech_metrics(instances)
     assert m["SpeechStartOffset"] == 2500  # mean of 1000 and 4000
     assert m["SpeechEndOffset"] == (500 + 500) / 2  # 3000 - 2500, 5000 - 4500
     assert m["DiscontinuitySum"] == 250 and m["DiscontinuityNum"] == 0.5 and m["DiscontinuityAve"] == 250
     assert m["ASR_BLEU"] == pytest.approx(100)
+    # ATD in 300 ms virtual words. First instance: source words end at 300, 600, 900, 1000 | 1300, 1600, 1900,
+    # 2000; speech words end at 1300, 1500 | 2300, 2600, 2900, 3000 -> lags 1000, 900, 1400, 1600, 1600, 1400.
+    # Second: source words end at 300 ... 3900, 4000; speech at 4300, 4600, 4900, 5000 -> lags 4000, 4000, 4000, 3800
+    assert m["SpeechATD"] == pytest.approx((7900 / 6 + 3950) / 2)
+    assert m["SpeechATD_CA"] > m["SpeechATD"]
+
+
+@pytest.mark.model
+def test_eval_speech_reports_speech_latency_and_asr_bleu(whisper_base, tmp_path, capsys):
+    """`eval --speech` on a German dev clip: the output is spoken, transcribed back and scored."""
+    import json
+
+    from simulst.cli import main
+    from tests.conftest import DATA, dev_clip
+
+    dev_clip("de-000")
+    data = DATA / "fleurs" / "fleurs.tsv"  # its first de-en row is fleurs-de-000
+    args = ["eval", "--data", str(data), "--directions", "de-en", "--limit", "1", "--output", str(tmp_path / "out"), "--speech"]
+    assert main(args) == 0
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())["overall"]
+    instance = json.loads((tmp_path / "out" / "instances.log").read_text().splitlines()[0])
+    spoken = instance["speech"]
+    assert spoken["intervals"] and len(spoken["delays"]) == len(spoken["durations"]) == len(spoken["intervals"])
+    assert all(start >= delay for (start, _), delay in zip(spoken["intervals"], spoken["delays"]))
+    assert "Hong Kong" in instance["asr"]  # the spoken English, heard back by Whisper
+    assert 0 < scores["SpeechStartOffset"] < instance["source_length"]
+    assert scores["SpeechATD"] > 0 and scores["SpeechATD_CA"] >= scores["SpeechATD"]
+    assert scores["ASR_BLEU"] > 0 and scores["DiscontinuityNum"] >= 0
