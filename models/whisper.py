@@ -129,7 +129,7 @@ class WhisperBackend:
             x = torch.nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
             x = x + encoder.embed_positions.weight[: x.shape[1]]
             for layer in encoder.layers:
-                x = layer(x, None, layer_head_mask=None)[0]
+                x = _encoder_layer(layer, x)
             return encoder.layer_norm(x)
 
     def detect_language(self, encoded) -> str:
@@ -141,6 +141,22 @@ class WhisperBackend:
         codes = sorted(self.languages)
         ids = torch.tensor([self.languages[c] for c in codes])
         return codes[int(torch.argmax(logits[ids]))]
+
+
+def _encoder_layer(layer, x):
+    """A Whisper encoder layer with fused attention (no frames x frames weights are materialized: they are not
+    needed, and their size changing every round would fragment the heap of a long-running process)."""
+    import torch
+
+    attn, (batch, length, dim) = layer.self_attn, x.shape
+
+    def heads(t):
+        return t.view(batch, length, attn.num_heads, -1).transpose(1, 2)
+
+    h = layer.self_attn_layer_norm(x)
+    out = torch.nn.functional.scaled_dot_product_attention(heads(attn.q_proj(h)), heads(attn.k_proj(h)), heads(attn.v_proj(h)))
+    x = x + attn.out_proj(out.transpose(1, 2).reshape(batch, length, dim))
+    return x + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(x))))
 
 
 class WhisperStream:
