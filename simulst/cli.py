@@ -270,6 +270,31 @@ def cmd_bench_server(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_soak(ns: argparse.Namespace) -> int:
+    import numpy as np
+
+    from simulst.streaming.audio import load_audio
+    from simulst.streaming.soak import soak
+
+    if not ns.audio:
+        from simulst.demos import SAMPLE_CLIP, SAMPLE_LANG
+
+        ns.audio, ns.src_lang = [str(SAMPLE_CLIP)], ns.src_lang or SAMPLE_LANG
+    rate = registry.backends.get("whisper").sample_rate
+    cycle = np.concatenate([load_audio(path, rate) for path in ns.audio])
+    if len(cycle) < ns.window_s * rate:  # a short clip is repeated into one window's worth
+        cycle = np.tile(cycle, int(np.ceil(ns.window_s * rate / len(cycle))))
+    _, make_session, options = _build(ns)
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    report = soak(make_session(options), cycle, rate, ns.minutes, ns.window_s, options.chunk_ms, progress)
+    summary = report.summary()
+    for key, value in summary.items():
+        print(f"{key}\t{value:.3f}" if isinstance(value, float) else f"{key}\t{value}")
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(report.to_json()), encoding="utf-8")
+    return 0
+
+
 def _start_fields(ns: argparse.Namespace) -> dict:
     """A server start message's options from the session and policy flags."""
     return {**{k: v for k, v in vars(from_namespace(SessionOptions, ns)).items() if v is not None}, "policy": ns.policy}
@@ -370,6 +395,22 @@ def parser() -> argparse.ArgumentParser:
     bs.add_argument("--url", help="ws:// URL of a running server (default: start one here)")
     _model_options(bs)
     bs.set_defaults(run=cmd_bench_server)
+
+    sk = sub.add_parser(
+        "bench-soak",
+        help="stream an hour (or --minutes) of audio through one session and report whether cost and memory stay flat",
+        description="Repeats AUDIO (the files joined into one cycle; default the bundled clip) for at least --minutes "
+        "and feeds it chunk by chunk to one session, as a live stream that never ends would. The stream is a whole "
+        "number of cycles plus one window, so its first and last windows hold the same audio: it reports the mean "
+        "compute per chunk in each (compute_ratio = last / first), resident memory, peak memory after the first "
+        "window and at the end, and guard interventions. A progress line is printed every window.",
+    )
+    sk.add_argument("audio", nargs="*", help="audio files forming the repeated cycle (default: the bundled German clip)")
+    sk.add_argument("--minutes", type=float, default=60.0, help="least stream length in minutes (default: 60)")
+    sk.add_argument("--window-s", type=float, default=300.0, help="length of the compared first and last windows (default: 300)")
+    sk.add_argument("--json", help="also write the report with per-chunk compute and memory to this JSON file")
+    _model_options(sk)
+    sk.set_defaults(run=cmd_bench_soak)
 
     pl = sub.add_parser(
         "plot",
