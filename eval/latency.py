@@ -1,7 +1,7 @@
 """Latency metrics, as pure functions of one instance's per-word delays (ms).
 
 Formulas and conventions follow SimulEval 1.1.4 (``simuleval/evaluator/scorers/latency_scorer.py``) so that the
-same log gives the same numbers: AL and LAAL use the reference length (``|Y|``, words), stop at the first delay
+same log gives the same numbers (YAAL follows its authors' OmniSTEval): AL and LAAL use the reference length (``|Y|``, words), stop at the first delay
 that reaches the source length, and return the first delay when it already exceeds the source; DAL uses the
 hypothesis length; ATD uses 300 ms virtual source words and zero-length text words. Computation-aware variants
 are the same functions over ``elapsed`` instead of ``delays`` (SimulEval 1.1.4 reports its computation-aware
@@ -10,6 +10,7 @@ values under the plain names too, its issue #44; here ``AL`` is always computed 
 
 from __future__ import annotations
 
+from itertools import takewhile
 from statistics import mean
 from typing import Sequence
 
@@ -37,6 +38,17 @@ def al(delays: Delays, source_length: float, reference_length: int) -> float:
 def laal(delays: Delays, source_length: float, reference_length: int) -> float:
     """Length-Adaptive AL (Papi et al. 2022): |Y| is the longer of reference and hypothesis."""
     return _lagging(delays, source_length, max(len(delays), reference_length))
+
+
+def yaal(delays: Delays, source_length: float, reference_length: int, cutoff: float | None = None) -> float | None:
+    """YAAL (Polak et al. 2025): LAAL over only the words emitted before the source ended, so that a tail flushed
+    at the end of a segment does not count as simultaneous. ``cutoff`` is that end (default the source length;
+    for long-form LongYAAL, the end of the recording). None when the first word came after it: the instance is
+    left out of the mean."""
+    cutoff = source_length if cutoff is None else cutoff
+    rate = source_length / max(len(delays), reference_length)
+    lags = [d - i * rate for i, d in enumerate(takewhile(lambda d: d < cutoff, delays))]
+    return sum(lags) / len(lags) if lags else None
 
 
 def ap(delays: Delays, source_length: float, reference_length: int) -> float:

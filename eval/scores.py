@@ -9,7 +9,7 @@ from statistics import mean
 
 from simulst.eval import latency, quality
 from simulst.eval.speech import speech_metrics
-from simulst.eval.stream import stream_laal
+from simulst.eval.stream import stream_latency
 
 LATENCY = ["LAAL", "AL", "AP", "DAL", "ATD", "StartOffset", "EndOffset"]
 TSV_COLUMNS = ["BLEU", "LAAL", "AL", "AP", "DAL", "ATD"]
@@ -25,6 +25,9 @@ def instance_latency(ins: dict) -> dict[str, float]:
             continue
         out["AL" + suffix] = latency.al(stamps, src, ref_len)
         out["LAAL" + suffix] = latency.laal(stamps, src, ref_len)
+        yaal = latency.yaal(stamps, src, ref_len)
+        if yaal is not None:
+            out["YAAL" + suffix] = yaal
         out["AP" + suffix] = latency.ap(stamps, src, ref_len)
         out["DAL" + suffix] = latency.dal(stamps, src)
         out["StartOffset" + suffix] = latency.start_offset(stamps)
@@ -36,20 +39,20 @@ def instance_latency(ins: dict) -> dict[str, float]:
 
 
 def _resegmented(instances: list[dict]) -> tuple[list[str], list[str], dict[str, float]]:
-    """Long-form instances: hypothesis sentences aligned to the reference sentences, and StreamLAAL."""
-    hyps, refs, laal, laal_ca = [], [], [], []
+    """Long-form instances: hypothesis sentences aligned to the reference sentences, StreamLAAL and LongYAAL."""
+    hyps, refs, per_stream = [], [], defaultdict(list)
     for ins in instances:
         words = ins["prediction"].split()
-        score, sentences = stream_laal(words, ins["delays"], ins["segments"])
-        hyps += sentences
+        for suffix, stamps in (("", ins["delays"]), ("_CA", ins.get("elapsed"))):
+            if not stamps:
+                continue
+            metrics, sentences = stream_latency(words, stamps, ins["segments"], ins["source_length"])
+            for name, value in metrics.items():
+                per_stream[name + suffix].append(value)
+            if not suffix:
+                hyps += sentences
         refs += [reference for _, _, reference in ins["segments"]]
-        laal.append(score)
-        if ins.get("elapsed"):
-            laal_ca.append(stream_laal(words, ins["elapsed"], ins["segments"])[0])
-    metrics = {"StreamLAAL": float(mean(laal))}
-    if len(laal_ca) == len(laal):
-        metrics["StreamLAAL_CA"] = float(mean(laal_ca))
-    return hyps, refs, metrics
+    return hyps, refs, {name: float(mean(values)) for name, values in per_stream.items() if len(values) == len(instances)}
 
 
 def group_scores(instances: list[dict]) -> dict[str, float]:
@@ -108,7 +111,7 @@ def write_scores(directory: str | Path, scores: dict, computation_aware: bool) -
 
 def format_scores(scores: dict) -> str:
     """A table: one row per direction and one for all, the main metrics as columns."""
-    names = ["BLEU", "chrF", "WER", "LAAL", "LAAL_CA", "AL", "AL_CA", "DAL", "ATD", "StreamLAAL", "StreamLAAL_CA", "RTF", "Instances"]
+    names = ["BLEU", "chrF", "WER", "LAAL", "LAAL_CA", "YAAL", "AL", "AL_CA", "DAL", "ATD", "StreamLAAL", "StreamLAAL_CA", "LongYAAL", "RTF", "Instances"]
     rows = [("all", scores["overall"])] + list(scores["by_direction"].items())
     names = [n for n in names if any(n in r for _, r in rows)]
     lines = ["\t".join(["direction"] + names)]

@@ -1,6 +1,6 @@
 """Long-form scoring: resegment a whole-stream output against reference sentences by minimum word edit distance
 (the idea of mwerSegmenter, Matusov et al. 2005), then StreamLAAL (Papi et al. 2024): LAAL of each sentence
-with delays taken relative to the sentence's start in the stream."""
+with delays taken relative to the sentence's start in the stream, and LongYAAL."""
 
 from __future__ import annotations
 
@@ -53,18 +53,26 @@ def resegment(hyp_words: Sequence[str], references: Sequence[str]) -> list[tuple
     return spans
 
 
-def stream_laal(
+def stream_latency(
     words: Sequence[str],
     stamps: Sequence[float],
     segments: Sequence[tuple[float, float, str]],
-) -> tuple[float, list[str]]:
-    """StreamLAAL over ``segments`` = ``[(offset_ms, duration_ms, reference), ...]``; returns the score and the
-    resegmented hypothesis sentences. ``stamps`` are per-word delays (or elapsed times) in stream time."""
+    stream_length: float,
+) -> tuple[dict[str, float], list[str]]:
+    """StreamLAAL and LongYAAL over ``segments`` = ``[(offset_ms, duration_ms, reference), ...]``, and the
+    resegmented hypothesis sentences. ``stamps`` are per-word delays (or elapsed times) in stream time. LongYAAL
+    is YAAL per sentence with the cutoff at the end of the recording, not of the sentence (Polak et al. 2025)."""
     spans = resegment(words, [ref for _, _, ref in segments])
-    scores, sentences = [], []
+    laal, long_yaal, sentences = [], [], []
     for (start, stop), (offset, duration, reference) in zip(spans, segments):
         sentences.append(" ".join(words[start:stop]))
         if stop > start:
             relative = [s - offset for s in stamps[start:stop]]
-            scores.append(latency.laal(relative, duration, len(reference.split(" "))))
-    return (float(mean(scores)) if scores else 0.0), sentences
+            laal.append(latency.laal(relative, duration, len(reference.split(" "))))
+            score = latency.yaal(relative, duration, len(reference.split(" ")), cutoff=stream_length - offset)
+            if score is not None:
+                long_yaal.append(score)
+    metrics = {"StreamLAAL": float(mean(laal)) if laal else 0.0}
+    if long_yaal:
+        metrics["LongYAAL"] = float(mean(long_yaal))
+    return metrics, sentences

@@ -1,9 +1,9 @@
-"""Resegmentation by minimum edit distance and StreamLAAL, on constructed cases with known answers."""
+"""Resegmentation by minimum edit distance, StreamLAAL, YAAL and LongYAAL, on constructed cases with known answers."""
 
 import pytest
 
 from simulst.eval import latency
-from simulst.eval.stream import resegment, stream_laal
+from simulst.eval.stream import resegment, stream_latency
 
 
 def test_exact_output_is_cut_at_the_reference_boundaries():
@@ -28,7 +28,8 @@ def test_stream_laal_known_value():
     segments = [(0.0, 4000.0, "a b c d"), (10000.0, 3000.0, "e f g")]
     words = list("abcdefg")
     delays = [1000, 2000, 3000, 4000, 11000, 12000, 13000]
-    score, sentences = stream_laal(words, delays, segments)
+    metrics, sentences = stream_latency(words, delays, segments, 13000.0)
+    score = metrics["StreamLAAL"]
     first = latency.laal([1000, 2000, 3000, 4000], 4000, 4)  # = 1000
     second = latency.laal([1000, 2000, 3000], 3000, 3)  # = 1000
     assert sentences == ["a b c d", "e f g"]
@@ -39,5 +40,26 @@ def test_stream_laal_known_value():
 def test_stream_laal_is_relative_to_each_sentence():
     # the same output emitted late in a long stream: absolute times would give huge AL, StreamLAAL does not
     segments = [(100000.0, 2000.0, "x y")]
-    score, _ = stream_laal(["x", "y"], [101000, 102000], segments)
-    assert score == pytest.approx(latency.laal([1000, 2000], 2000, 2))
+    metrics, _ = stream_latency(["x", "y"], [101000, 102000], segments, 102000.0)
+    assert metrics["StreamLAAL"] == pytest.approx(latency.laal([1000, 2000], 2000, 2))
+
+
+def test_yaal_leaves_out_the_tail_flushed_at_the_end():
+    # 4 s of source, 4 reference words; two words during the speech, two flushed at the end
+    delays = [1000, 2000, 4000, 4000]
+    assert latency.laal(delays, 4000, 4) == pytest.approx((1000 + 1000 + 2000) / 3)  # up to the first word at the end
+    assert latency.yaal(delays, 4000, 4) == pytest.approx((1000 + 1000) / 2)  # the words before 4000 only
+    assert latency.yaal([4000, 4000], 4000, 2) is None  # nothing before the end: left out
+    assert latency.yaal([500, 5000], 4000, 2, cutoff=6000) == pytest.approx((500 + 3000) / 2)  # long-form cutoff
+
+
+def test_long_yaal_counts_words_after_their_sentence_until_the_recording_ends():
+    # sentence 1 (0-2 s) gets its second word at 3 s, after its end but before the recording's end (5 s)
+    segments = [(0.0, 2000.0, "a b"), (3000.0, 2000.0, "c d")]
+    metrics, sentences = stream_latency(list("abcd"), [1000, 3000, 4000, 5000], segments, 5000.0)
+    assert sentences == ["a b", "c d"]
+    first = latency.yaal([1000, 3000], 2000, 2, cutoff=5000)  # both words: 1000, 3000 - 1000 -> 1500
+    second = latency.yaal([1000, 2000], 2000, 2, cutoff=2000)  # 2000 is the recording's end: (1000) / 1
+    assert first == pytest.approx(1500) and second == pytest.approx(1000)
+    assert metrics["LongYAAL"] == pytest.approx((1500 + 1000) / 2)
+    assert metrics["StreamLAAL"] == pytest.approx((latency.laal([1000, 3000], 2000, 2) + latency.laal([1000, 2000], 2000, 2)) / 2)
