@@ -69,4 +69,4 @@ def test_page_translates_a_german_clip(whisper_base, tmp_path):
     assert "Hong Kong" in text
     phrases, seconds = spoken
     # the translation was spoken (how many phrases depends on how the commits fell in time)
-    assert phrases >= 1 and seconds >= 0.25 * len(text.split()), (spoken, text)
+    assert phrases >= 1 and seconds >= 0.15 * len(text.split()), (spoken, text)  # speech runs at < 6 words/s
