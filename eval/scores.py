@@ -9,7 +9,7 @@ from statistics import mean
 
 from simulst.eval import latency, quality
 from simulst.eval.speech import speech_metrics
-from simulst.eval.stream import stream_latency
+from simulst.eval.stream import resegment, stream_latency
 
 LATENCY = ["LAAL", "AL", "AP", "DAL", "ATD", "StartOffset", "EndOffset"]
 TSV_COLUMNS = ["BLEU", "LAAL", "AL", "AP", "DAL", "ATD"]
@@ -43,14 +43,12 @@ def _resegmented(instances: list[dict]) -> tuple[list[str], list[str], dict[str,
     hyps, refs, per_stream = [], [], defaultdict(list)
     for ins in instances:
         words = ins["prediction"].split()
+        spans = resegment(words, [reference for _, _, reference in ins["segments"]])  # once: it depends on words only
+        hyps += [" ".join(words[start:stop]) for start, stop in spans]
         for suffix, stamps in (("", ins["delays"]), ("_CA", ins.get("elapsed"))):
-            if not stamps:
-                continue
-            metrics, sentences = stream_latency(words, stamps, ins["segments"], ins["source_length"])
-            for name, value in metrics.items():
-                per_stream[name + suffix].append(value)
-            if not suffix:
-                hyps += sentences
+            if stamps:
+                for name, value in stream_latency(spans, stamps, ins["segments"], ins["source_length"]).items():
+                    per_stream[name + suffix].append(value)
         refs += [reference for _, _, reference in ins["segments"]]
     return hyps, refs, {name: float(mean(values)) for name, values in per_stream.items() if len(values) == len(instances)}
 

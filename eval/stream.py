@@ -54,18 +54,17 @@ def resegment(hyp_words: Sequence[str], references: Sequence[str]) -> list[tuple
 
 
 def stream_latency(
-    words: Sequence[str],
+    spans: Sequence[tuple[int, int]],
     stamps: Sequence[float],
     segments: Sequence[tuple[float, float, str]],
     stream_length: float,
-) -> tuple[dict[str, float], list[str]]:
-    """StreamLAAL and LongYAAL over ``segments`` = ``[(offset_ms, duration_ms, reference), ...]``, and the
-    resegmented hypothesis sentences. ``stamps`` are per-word delays (or elapsed times) in stream time. LongYAAL
-    is YAAL per sentence with the cutoff at the end of the recording, not of the sentence (Polak et al. 2025)."""
-    spans = resegment(words, [ref for _, _, ref in segments])
-    laal, long_yaal, sentences = [], [], []
+) -> dict[str, float]:
+    """StreamLAAL and LongYAAL over ``segments`` = ``[(offset_ms, duration_ms, reference), ...]``, given the
+    hypothesis words' ``spans`` from ``resegment``. ``stamps`` are per-word delays (or elapsed times) in stream
+    time. LongYAAL is YAAL per sentence with the cutoff at the end of the recording, not of the sentence
+    (Polak et al. 2025)."""
+    laal, long_yaal = [], []
     for (start, stop), (offset, duration, reference) in zip(spans, segments):
-        sentences.append(" ".join(words[start:stop]))
         if stop > start:
             relative = [s - offset for s in stamps[start:stop]]
             laal.append(latency.laal(relative, duration, len(reference.split(" "))))
@@ -75,4 +74,4 @@ def stream_latency(
     metrics = {"StreamLAAL": float(mean(laal)) if laal else 0.0}
     if long_yaal:
         metrics["LongYAAL"] = float(mean(long_yaal))
-    return metrics, sentences
+    return metrics

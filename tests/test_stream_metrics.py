@@ -28,8 +28,9 @@ def test_stream_laal_known_value():
     segments = [(0.0, 4000.0, "a b c d"), (10000.0, 3000.0, "e f g")]
     words = list("abcdefg")
     delays = [1000, 2000, 3000, 4000, 11000, 12000, 13000]
-    metrics, sentences = stream_latency(words, delays, segments, 13000.0)
-    score = metrics["StreamLAAL"]
+    spans = resegment(words, [ref for _, _, ref in segments])
+    sentences = [" ".join(words[a:b]) for a, b in spans]
+    score = stream_latency(spans, delays, segments, 13000.0)["StreamLAAL"]
     first = latency.laal([1000, 2000, 3000, 4000], 4000, 4)  # = 1000
     second = latency.laal([1000, 2000, 3000], 3000, 3)  # = 1000
     assert sentences == ["a b c d", "e f g"]
@@ -40,7 +41,7 @@ def test_stream_laal_known_value():
 def test_stream_laal_is_relative_to_each_sentence():
     # the same output emitted late in a long stream: absolute times would give huge AL, StreamLAAL does not
     segments = [(100000.0, 2000.0, "x y")]
-    metrics, _ = stream_latency(["x", "y"], [101000, 102000], segments, 102000.0)
+    metrics = stream_latency(resegment(["x", "y"], ["x y"]), [101000, 102000], segments, 102000.0)
     assert metrics["StreamLAAL"] == pytest.approx(latency.laal([1000, 2000], 2000, 2))
 
 
@@ -56,8 +57,9 @@ def test_yaal_leaves_out_the_tail_flushed_at_the_end():
 def test_long_yaal_counts_words_after_their_sentence_until_the_recording_ends():
     # sentence 1 (0-2 s) gets its second word at 3 s, after its end but before the recording's end (5 s)
     segments = [(0.0, 2000.0, "a b"), (3000.0, 2000.0, "c d")]
-    metrics, sentences = stream_latency(list("abcd"), [1000, 3000, 4000, 5000], segments, 5000.0)
-    assert sentences == ["a b", "c d"]
+    spans = resegment(list("abcd"), ["a b", "c d"])
+    metrics = stream_latency(spans, [1000, 3000, 4000, 5000], segments, 5000.0)
+    assert spans == [(0, 2), (2, 4)]
     first = latency.yaal([1000, 3000], 2000, 2, cutoff=5000)  # both words: 1000, 3000 - 1000 -> 1500
     second = latency.yaal([1000, 2000], 2000, 2, cutoff=2000)  # 2000 is the recording's end: (1000) / 1
     assert first == pytest.approx(1500) and second == pytest.approx(1000)
