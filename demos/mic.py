@@ -96,6 +96,8 @@ def run_remote(blocks: Iterator[np.ndarray], url: str, start: dict, show: Callab
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
+    from simulst.streaming.audio import pcm16
+
     headers = {"Authorization": f"Bearer {token}"} if token else None
     sent = [0]
     with connect(url, additional_headers=headers) as ws:
@@ -106,7 +108,7 @@ def run_remote(blocks: Iterator[np.ndarray], url: str, start: dict, show: Callab
 
         def send() -> None:
             for block in blocks:
-                ws.send((np.clip(block, -1, 1) * 32767).astype("<i2").tobytes())
+                ws.send(pcm16(block))
                 sent[0] += len(block)
             ws.send(json.dumps({"type": "end"}))
 

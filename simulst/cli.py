@@ -132,14 +132,11 @@ def cmd_eval(ns: argparse.Namespace) -> int:
         from simulst.streaming.speech import SpeakingSession, SpeechOptions, speaker_for
 
         speech_options = from_namespace(SpeechOptions, ns)
-        speakers = {}
 
         def speaking(make):
             def make_speaking(options: SessionOptions):
                 target = options.tgt_lang if options.task == "translate" else options.src_lang
-                if target not in speakers:
-                    speakers[target] = speaker_for(target, speech_options)
-                return SpeakingSession(make(options), speakers[target], speech_options)
+                return SpeakingSession(make(options), speaker_for(target, speech_options), speech_options)
 
             return make_speaking
     summary = ["point\tBLEU\tLAAL\tLAAL_CA\tAL\tRTF"]

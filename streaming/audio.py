@@ -26,6 +26,11 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     return torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)), rate, target).numpy()
 
 
+def pcm16(samples: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] (clipped) as 16-bit signed little-endian PCM."""
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
 def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """A file (wav, flac, ogg, ... anything libsndfile reads) as float32 mono at ``sample_rate``."""
     import soundfile

@@ -29,7 +29,8 @@ def replay(url: str, audio: np.ndarray, start: dict, frame_s: float = 0.1, rate:
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    from simulst.streaming.audio import pcm16
+
     step = int(frame_s * rate)
     lags, final, end_delay = [], "", float("nan")
     # no client keepalive: an overloaded server reads frames late (back-pressure) and would miss the pings
@@ -37,13 +38,13 @@ def replay(url: str, audio: np.ndarray, start: dict, frame_s: float = 0.1, rate:
         ws.send(json.dumps({"type": "start", "sample_rate": rate, "format": "pcm_s16le", **start}))
         json.loads(ws.recv())
         began = time.monotonic()
-        audio_end = began + len(pcm) / rate
+        audio_end = began + len(audio) / rate
 
         def send() -> None:
-            for i in range(0, len(pcm), step):
+            for i in range(0, len(audio), step):
                 # a frame leaves once it has been "captured": at the real time of its last sample
-                time.sleep(max(0.0, began + min(i + step, len(pcm)) / rate - time.monotonic()))
-                ws.send(pcm[i : i + step].tobytes())
+                time.sleep(max(0.0, began + min(i + step, len(audio)) / rate - time.monotonic()))
+                ws.send(pcm16(audio[i : i + step]))
             ws.send(json.dumps({"type": "end"}))
 
         sender = threading.Thread(target=send, daemon=True)

@@ -231,7 +231,9 @@ async def _emit(ws, event, began: float) -> None:
     pcm_s16le message."""
     await _send(ws, {**event_to_dict(event), "wall_ms": round((time.monotonic() - began) * 1000, 1)})
     if isinstance(event, SpeechOut):
-        await _send(ws, (np.clip(event.audio, -1, 1) * 32767).astype("<i2").tobytes())
+        from simulst.streaming.audio import pcm16
+
+        await _send(ws, pcm16(event.audio))
 
 
 def _feed(session, samples: np.ndarray, rate: int, target: int) -> list:
@@ -253,8 +255,6 @@ def session_factory(backend) -> Callable[[SessionOptions, str, dict], Any]:
     from simulst.errors import OptionError
 
     from simulst.streaming.speech import SpeakingSession, SpeechOptions, speaker_for
-
-    speakers: dict = {}  # (language, options) -> speaker, loaded once, used on the model thread only
 
     def make(options: SessionOptions, policy: str, rest: dict):
         rest = dict(rest)
@@ -278,9 +278,6 @@ def session_factory(backend) -> Callable[[SessionOptions, str, dict], Any]:
         target = options.src_lang if options.task == "transcribe" else options.tgt_lang
         if target is None:
             raise OptionError("speech needs the output language: give src_lang (transcribe) or tgt_lang")
-        key = (target, speech_options)
-        if key not in speakers:
-            speakers[key] = speaker_for(target, speech_options)
-        return SpeakingSession(session, speakers[key], speech_options)
+        return SpeakingSession(session, speaker_for(target, speech_options), speech_options)
 
     return make

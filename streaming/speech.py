@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator
 
 import numpy as np
@@ -66,7 +67,9 @@ class Espeak:
         return samples
 
 
+@lru_cache(maxsize=8)
 def speaker_for(lang: str, options: SpeechOptions = SpeechOptions()):
+    """The voice for ``lang``, loaded once per process (a speaker is used by one thread at a time)."""
     return Piper() if lang == "en" and options.voice is None else Espeak(options.voice or lang)
 
 
