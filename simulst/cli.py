@@ -156,7 +156,7 @@ def cmd_eval(ns: argparse.Namespace) -> int:
 
 
 def _sweep_points(ns: argparse.Namespace) -> list[tuple[argparse.Namespace, str]]:
-    """One namespace per value of ``--sweep KEY=V1,V2,...`` (KEY: a flag's dest, e.g. alignatt.frame_threshold)."""
+    """One namespace per value of ``--sweep KEY=V1,V2,...`` (KEY: a flag's dest, e.g. alignatt.threshold_ms)."""
     key, _, values = ns.sweep.partition("=")
     actions = {a.dest: a for a in ns.parser._actions}
     if key not in actions or not values:
@@ -292,6 +292,25 @@ def cmd_bench_soak(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_join_clips(ns: argparse.Namespace) -> int:
+    from simulst.eval.data import read_tsv
+    from simulst.eval.join import join_clips, write_joined
+    from simulst.streaming.audio import load_audio
+
+    rows = [r for tsv in ns.data for r in read_tsv(tsv)]
+    if ns.directions:
+        rows = [r for r in rows if r.direction in set(ns.directions.split(","))]
+    rate = registry.backends.get("whisper").sample_rate
+    joined = join_clips(rows, lambda path: load_audio(path, rate), rate, ns.min_s, ns.max_s)
+    if not joined:
+        raise SimulstError(f"no direction has {ns.min_s:g} s of speech to join")
+    tsv = write_joined(joined, ns.output, rate)
+    for item in joined:
+        print(f"{item.id}\t{len(item.audio) / rate:.1f} s\t{len(item.rows)} clips", file=sys.stderr)
+    print(tsv)
+    return 0
+
+
 def _start_fields(ns: argparse.Namespace) -> dict:
     """A server start message's options from the session and policy flags."""
     return {**{k: v for k, v in vars(from_namespace(SessionOptions, ns)).items() if v is not None}, "policy": ns.policy}
@@ -344,7 +363,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--sweep",
         help="KEY=V1,V2,...: one run per value, in OUTPUT/KEY=V, plus OUTPUT/sweep.tsv; KEY is any option's name, "
-        "policy options as POLICY.FIELD (e.g. alignatt.frame_threshold=2,4,6,8 or chunk_ms=500,1000)",
+        "policy options as POLICY.FIELD (e.g. alignatt.threshold_ms=200,400,800 or chunk_ms=500,1000)",
     )
     _model_options(ev)
     from simulst.streaming.speech import SpeechOptions
@@ -408,6 +427,20 @@ def parser() -> argparse.ArgumentParser:
     sk.add_argument("--json", help="also write the report with per-chunk compute and memory to this JSON file")
     _model_options(sk)
     sk.set_defaults(run=cmd_bench_soak)
+
+    jc = sub.add_parser(
+        "join-clips",
+        help="join the clips of each direction into long utterances without pauses (45-60 s), a test of long speech",
+        description="Cuts the silence at the edges of every clip (Silero VAD, 0.1 s kept) and joins the clips of each "
+        "direction, in order, into utterances of --min-s to --max-s seconds; writes OUTPUT/joined.tsv (the data TSV "
+        "format, sources and references joined) and OUTPUT/audio/*.flac, for 'simulst eval --data'.",
+    )
+    jc.add_argument("--data", nargs="+", required=True, help="data TSV file(s)")
+    jc.add_argument("--output", required=True, help="output directory")
+    jc.add_argument("--directions", help="only these directions, comma-separated (e.g. de-en,fr-en)")
+    jc.add_argument("--min-s", type=float, default=45.0, help="shortest utterance in seconds (default: 45)")
+    jc.add_argument("--max-s", type=float, default=60.0, help="longest utterance in seconds (default: 60)")
+    jc.set_defaults(run=cmd_join_clips)
 
     pl = sub.add_parser(
         "plot",
