@@ -4,7 +4,7 @@
         --source wavs.txt --target refs.txt --source-segment-size 1000 --simulst-src-lang de --output out
 
 Our options are prefixed ``--simulst-`` (SimulEval has its own ``--tgt-lang``); policy options keep their names
-(``--alignatt-frame-threshold``). With ``--source-segment-size`` equal to ``--simulst-chunk-ms`` the decision
+(``--alignatt-threshold-ms``). With ``--source-segment-size`` equal to ``--simulst-chunk-ms`` the decision
 rounds, and so the delays, are the same as ``simulst eval``'s.
 """
 

@@ -9,7 +9,7 @@ is written (``accept``) or whether to wait for more audio.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Collection, Protocol, Sequence
 
 import numpy as np
 
@@ -26,13 +26,22 @@ class Candidate:
     attention: np.ndarray
     """Cross-attention of this token over encoder frames (the policy's heads, averaged); sums to about 1."""
     logprob: float = 0.0
+    alignment: np.ndarray | None = None
+    """Per-frame alignment score (higher: the token's source is there), with the frames that every token attends
+    (attention sinks) normalized away; None where the backend gives only ``attention``."""
+
+    @property
+    def aligned_frame(self) -> int:
+        """The frame this token is about: the peak of ``alignment``, else of ``attention``."""
+        return int(np.argmax(self.attention if self.alignment is None else self.alignment))
 
 
 class Hypothesis(Protocol):
     frames: int
     """Encoder frames that hold buffered audio (attention may cover more, e.g. padding)."""
 
-    def propose(self) -> Candidate: ...
+    def propose(self, banned: Collection[int] = ()) -> Candidate:
+        """The model's best next token that is not in ``banned`` (the guards rule out tokens that repeat)."""
 
     def accept(self, candidate: Candidate) -> None: ...
 

@@ -7,8 +7,9 @@ committed prefix, then proposes greedy tokens, reusing its key/value cache withi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Collection, Literal, Sequence
 
 import numpy as np
 
@@ -31,6 +32,11 @@ class WhisperOptions:
     )
     pad_ms: int = opt(8000, "silence appended to the buffered audio before encoding (tells Whisper where the audio ends)")
     heads: Literal["alignment", "all"] = opt("alignment", "cross-attention heads the policy sees: the model's alignment heads or all heads")
+    alignment: Literal["normalized", "raw"] = opt(
+        "normalized",
+        "where a token's source is: the peak of its attention after normalizing each frame over all tokens and a 7-frame "
+        "median filter (frames every token attends, attention sinks, drop out), or the peak of its raw attention",
+    )
     no_speech_threshold: float = opt(
         0.6, "before the first word, wait while Whisper's no-speech probability is above this (1 disables the gate)"
     )
@@ -101,6 +107,8 @@ class WhisperBackend:
                 raise OptionError(f"{self.options.model} only transcribes English")
         elif src is not None and src not in self.languages:
             raise OptionError(f"unknown source language {src!r} for Whisper; known: {', '.join(sorted(self.languages))}")
+        if options.max_buffer_ms + options.chunk_ms > WINDOW_S * 1000:
+            raise OptionError(f"max_buffer_ms + chunk_ms must fit Whisper's {WINDOW_S} s window ({options.max_buffer_ms} + {options.chunk_ms})")
         if options.task == "translate" and options.tgt_lang != "en":
             raise OptionError(f"Whisper translates into English only, not into {options.tgt_lang!r}: use --task transcribe or a cascade model")
         return WhisperStream(self, options)
@@ -159,6 +167,17 @@ def _encoder_layer(layer, x):
     return x + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(x))))
 
 
+def _alignment(rows, width: int = 7):
+    """The last token's alignment score per frame: each head's attention standardized per frame over all tokens
+    (a frame every token attends stands out for none), median-filtered over ``width`` frames, averaged over heads."""
+    import torch
+
+    std, mean = torch.std_mean(rows, dim=1, keepdim=True, unbiased=False)
+    last = (rows[:, -1] - mean[:, 0]) / (std[:, 0] + 1e-6) if rows.shape[1] > 1 else rows[:, -1]
+    padded = torch.nn.functional.pad(last[None], (width // 2, width // 2), mode="replicate")[0]
+    return padded.unfold(-1, width, 1).median(-1).values.mean(0)
+
+
 class WhisperStream:
     """One session's view of the model: its languages and task."""
 
@@ -206,16 +225,25 @@ class WhisperHypothesis:
         self._first = not prefix
         self._candidate: Candidate | None = None
         self._no_speech: float | None = None
+        self._rows = None  # alignment heads' cross-attention of every decoder position so far: heads x tokens x frames
 
     def no_speech_prob(self) -> float:
         """Whisper's probability that the audio holds no speech (read at the start-of-transcript position)."""
         self.propose()
         return self._no_speech
 
-    def propose(self) -> Candidate:
+    def propose(self, banned: Collection[int] = ()) -> Candidate:
         if self._candidate is None:
             self._candidate = self._step()
-        return self._candidate
+        if self._candidate.token not in banned:
+            return self._candidate
+        logprobs = self._logprobs.clone()
+        logprobs[list(banned)] = float("-inf")
+        token = int(logprobs.argmax())
+        b = self.backend
+        return dataclasses.replace(
+            self._candidate, token=token, starts_word=bool(b.word_start[token]), is_end=token == b.eot, logprob=float(logprobs[token])
+        )
 
     def accept(self, candidate: Candidate) -> None:
         self._feed, self._first, self._candidate = [candidate.token], False, None
@@ -235,13 +263,18 @@ class WhisperHypothesis:
             if self._no_speech is None and b.no_speech is not None:
                 self._no_speech = float(torch.softmax(b.model.proj_out(out.last_hidden_state[0, self._sot_at]), -1)[b.no_speech])
             logits = b.model.proj_out(out.last_hidden_state[0, -1]) + (b.begin_mask if self._first else b.mask)
-            logprobs = torch.log_softmax(logits, dim=-1)
+            logprobs = self._logprobs = torch.log_softmax(logits, dim=-1)
             token = int(torch.argmax(logprobs))
-            attention = torch.stack([out.cross_attentions[layer][0, head, -1] for layer, head in b.heads]).mean(0)
+            rows = torch.stack([out.cross_attentions[layer][0, head] for layer, head in b.heads])
+            alignment = None
+            if b.options.alignment == "normalized":
+                self._rows = rows if self._rows is None else torch.cat([self._rows, rows], 1)
+                alignment = _alignment(self._rows).numpy()
         return Candidate(
             token=token,
             starts_word=bool(b.word_start[token]),
             is_end=token == b.eot,
-            attention=attention.numpy(),
+            attention=rows[:, -1].mean(0).numpy(),
             logprob=float(logprobs[token]),
+            alignment=alignment,
         )

@@ -1,10 +1,8 @@
-"""AlignAtt: write a token unless its cross-attention points at the last frames of the buffered audio."""
+"""AlignAtt: write a token unless its cross-attention points at the end of the buffered audio."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
 
 from simulst.options import opt
 from simulst.policies.base import Action, StateView
@@ -12,10 +10,12 @@ from simulst.policies.base import Action, StateView
 
 @dataclass(frozen=True)
 class AlignAttOptions:
-    """AlignAtt (Papi et al. 2023; SimulStreaming's formulation on Whisper's alignment heads)."""
+    """AlignAtt (Papi et al. 2023; SimulStreaming's formulation on Whisper's alignment heads), with a margin that
+    grows as the model is less sure of the token."""
 
-    frame_threshold: int = opt(
-        10, "READ when the most-attended encoder frame is within this many frames of the end of the audio (20 ms each for Whisper)"
+    threshold_ms: float = opt(400, "READ when the frame the token attends most is within this much audio of the end of the buffer")
+    uncertainty_ms: float = opt(
+        200, "extra margin per nat of the token's negative log-probability: unsure tokens wait for more audio (0: plain AlignAtt)"
     )
 
 
@@ -28,7 +28,7 @@ class AlignAtt:
         self.options = options
 
     def decide(self, view: StateView) -> Action:
-        attended = int(np.argmax(view.candidate.attention))
-        if attended >= view.frames - self.options.frame_threshold:
+        margin_ms = self.options.threshold_ms + self.options.uncertainty_ms * max(0.0, -view.candidate.logprob)
+        if (view.frames - view.candidate.aligned_frame) * view.frame_ms <= margin_ms:
             return Action.READ
         return Action.WRITE

@@ -31,6 +31,13 @@ class SessionOptions:
     whole_words: bool = opt(True, "never commit part of a word: when the policy stops inside a word, hold the word back")
     partials: bool = opt(False, "also emit the provisional continuation after each round (costs extra decoding)")
     max_tokens: int = opt(100, "most target tokens written in one decision round (a guard against runaway output)")
+    max_rate: float = opt(8.0, "most committed target tokens per second of buffered audio, past --rate-headroom (guard 'rate')")
+    rate_headroom: int = opt(16, "committed tokens always allowed in the buffered audio, however short it is")
+    repeat_tokens: int = opt(12, "a span of this many tokens that repeats recent output is not written (guard 'repeat')")
+    echo_tokens: int = opt(4, "a span of at least this many tokens written twice in a row loses its second copy (guard 'repeat')")
+    max_compression: float = opt(
+        2.4, "a round whose text makes the recent output compress (zlib) more than this is not written (guard 'compression'; Whisper's test)"
+    )
     max_buffer_ms: int = opt(15000, "audio kept for the model; past it, audio before the last committed word is dropped")
     context_tokens: int = opt(64, "committed tokens of dropped audio kept as the model's text context")
     vad: bool = opt(False, "detect pauses with Silero VAD: at a pause, write out what was heard and start afresh")

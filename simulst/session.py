@@ -19,9 +19,14 @@ import numpy as np
 from simulst.clock import Clock, wall_clock
 from simulst.errors import AudioError, SimulstError
 from simulst.events import Commit, End, Event, Guard, Partial
+from simulst.guards import Guards
 from simulst.models.base import Backend, Candidate, Hypothesis
 from simulst.options import SessionOptions
 from simulst.policies.base import Action, Policy, StateView
+
+
+MAX_BANS = 3
+"""Tokens the guards may rule out at one output position before the session stops trying there."""
 
 
 class Session:
@@ -58,6 +63,7 @@ class Session:
         self.finished = False
         self._events: deque[Event] = deque()
         self._guards: list[str] = []  # interventions of the current round
+        self._banned: dict[int, set[int]] = {}  # output position (tokens committed before it) -> tokens ruled out there
         if vad is None and options.vad:
             from simulst.streaming.vad import SileroVAD
 
@@ -133,7 +139,7 @@ class Session:
         before = self.committed
         tail: list[int] = []
         if hyp is not None:
-            held = self._decide(hyp, closing)
+            held = self._decide(hyp, closing, forced=0 if closing else self._forced(upto))
             observe = getattr(self.policy, "observe", None)
             if (self.options.partials or observe) and not closing:
                 tail = held + self._continue(hyp, held)
@@ -159,22 +165,30 @@ class Session:
         if final:
             self._events.append(End((self._base + self.stream.detokenize(self.tokens)).strip(), **stamp))
 
-    def _decide(self, hyp: Hypothesis, final: bool) -> list[int]:
-        """Write the tokens the policy allows; returns the tokens held back (an unfinished word)."""
+    def _decide(self, hyp: Hypothesis, final: bool, forced: int = 0) -> list[int]:
+        """Write the tokens the policy allows, and those attending frames before ``forced`` (audio about to be
+        dropped) whatever the policy says; returns the tokens held back (an unfinished word)."""
         written: list[Candidate] = []
         words = self.words
+        guard = self._guard()
         while True:
             if len(written) >= self.options.max_tokens:
                 self._guards.append("max_tokens")
                 break
-            candidate = hyp.propose()
+            candidate = hyp.propose(self._banned.get(self.committed + len(written), ()))
             if candidate.is_end:
                 break
-            if repeats(self.tokens + [c.token for c in written] + [candidate.token]):
-                self._guards.append("loop")
-                break
+            verdict = guard.check([c.token for c in written] + [candidate.token])
+            if verdict is not None:
+                self._guards.append(verdict.reason)
+                keep = len(written) + 1 - verdict.drop
+                if self._ban(verdict, self.committed + keep, (written + [candidate])[keep].token) and verdict.drop == 1:
+                    continue  # the model is asked again at once for another token
+                if self.options.whole_words and not (written + [candidate])[keep].starts_word:
+                    keep = _last_word_start(written[:keep])
+                return self._commit(written, hyp.frames, keep)
             view = StateView(candidate, self.source_ms, hyp.frames, self.backend.frame_ms, words, len(written))
-            if not final and self.policy.decide(view) is Action.READ:
+            if not final and candidate.aligned_frame >= forced and self.policy.decide(view) is Action.READ:
                 if self.options.whole_words and not candidate.starts_word:
                     return self._commit(written, hyp.frames, keep=_last_word_start(written))
                 break
@@ -183,30 +197,57 @@ class Session:
             words += candidate.starts_word or not (self.tokens or self.context or written[:-1])
         return self._commit(written, hyp.frames, keep=len(written))
 
+    def _ban(self, verdict, position: int, token: int) -> bool:
+        """After a repetition, rule out the token that started it at its output position (at most a few there),
+        so that the model offers another continuation instead of the same one every round. True if banned."""
+        if verdict.reason == "rate":
+            return False
+        ruled = self._banned.setdefault(position, set())
+        if len(ruled) >= MAX_BANS:
+            return False
+        ruled.add(token)
+        return True
+
+    def _guard(self) -> Guards:
+        seconds = (self._decided - self._offset) / self._rate
+        return Guards(self.context + self.tokens, len(self.tokens), seconds, self.options, self.stream.detokenize)
+
     def _commit(self, written: list[Candidate], frames: int, keep: int) -> list[int]:
         per_frame = self.backend.frame_ms * self._rate / 1000
         for candidate in written[:keep]:
             self.words += candidate.starts_word or not (self.tokens or self.context)
             self.tokens.append(candidate.token)
             self.committed += 1
-            frame = min(int(np.argmax(candidate.attention)), max(frames - 1, 0))
+            frame = min(candidate.aligned_frame, max(frames - 1, 0))
             self._marks.append((self._offset + int(frame * per_frame), candidate.starts_word))
+        self._banned = {p: tokens for p, tokens in self._banned.items() if p >= self.committed}
         return [c.token for c in written[keep:]]
 
-    def _trim(self, upto: int, heard: bool) -> None:
-        """Bound the history: drop audio before the last committed word once the buffer is over its limit.
-
-        With no committed word to cut at, audio is dropped only if the model heard nothing in it (no speech):
-        speech that the policy has not written yet is kept (the backend bounds its own window)."""
+    def _forced(self, upto: int) -> int:
+        """Over the buffer limit, the frames of the audio that the trim after this round will drop: the model's
+        output for them is written whatever the policy says (it would be lost otherwise)."""
         limit = self.options.max_buffer_ms * self._rate // 1000
-        if upto - self._offset <= limit or (heard and not self.tokens):
+        if upto - self._offset <= limit:
+            return 0
+        return int((upto - limit // 2 - self._offset) * 1000 / self._rate / self.backend.frame_ms)
+
+    def _trim(self, upto: int, heard: bool) -> None:
+        """Bound the history: once the buffer is over its limit, drop the audio before a committed word, keeping
+        about half the limit (the model keeps some of what it heard, and the tokens of it as its prefix).
+
+        With no committed word to cut at (the model's output for the old half, written by ``_forced``, was
+        empty), the old half is dropped all the same: a ``guard`` event says so when the model heard speech."""
+        limit = self.options.max_buffer_ms * self._rate // 1000
+        if upto - self._offset <= limit:
             return
+        if heard and not self.tokens:
+            self._guards.append("overflow")
         margin = self._rate // 5  # 200 ms before the word's attention peak
-        starts = [i for i in range(1, len(self.tokens)) if self._marks[i][1]]
-        keep, cut = len(self.tokens), upto - limit // 2  # fallback: keep the last half, all text to context
-        if starts and upto - (self._marks[starts[-1]][0] - margin) <= limit:
-            keep = starts[-1]
-            cut = max(self._offset, self._marks[keep][0] - margin)
+        half = upto - limit // 2
+        cuts = [(i, max(self._offset, self._marks[i][0] - margin)) for i in range(1, len(self.tokens)) if self._marks[i][1]]
+        cuts = [(i, cut) for i, cut in cuts if upto - cut <= limit]
+        # the first word start in the last half, else the last one; with none, keep the last half, all text to context
+        keep, cut = next(((i, cut) for i, cut in cuts if cut >= half), cuts[-1] if cuts else (len(self.tokens), half))
         self._drop(keep, cut)
 
     def _drop(self, tokens: int, cut: int) -> None:
@@ -218,11 +259,12 @@ class Session:
         self._offset = cut
 
     def _continue(self, hyp: Hypothesis, held: list[int]) -> list[int]:
-        """The provisional tail: greedy continuation to the model's end, without writing it."""
+        """The provisional tail: greedy continuation to the model's end (or a guard), without writing it."""
         tail: list[int] = []
+        guard = self._guard()
         while len(held) + len(tail) < self.options.max_tokens:
-            candidate = hyp.propose()
-            if candidate.is_end or repeats(self.tokens + held + tail + [candidate.token]):
+            candidate = hyp.propose(self._banned.get(self.committed + len(held) + len(tail), ()))
+            if candidate.is_end or guard.check(held + tail + [candidate.token]):
                 break
             hyp.accept(candidate)
             tail.append(candidate.token)
@@ -233,14 +275,3 @@ def _last_word_start(written: list[Candidate]) -> int:
     """Index of the last token that starts a word (0 if none): what follows it is an unfinished word."""
     starts = [i for i, c in enumerate(written) if c.starts_word]
     return starts[-1] if starts else 0
-
-
-def repeats(tokens: list[int], times: int = 3, longest: int = 12) -> bool:
-    """Whether ``tokens`` end in an n-gram repeated ``times`` times in a row (a decoding loop)."""
-    for n in range(1, longest + 1):
-        if len(tokens) < n * times:
-            break
-        tail = tokens[-n:]
-        if all(tokens[-n * (i + 1) : len(tokens) - n * i] == tail for i in range(1, times)):
-            return True
-    return False

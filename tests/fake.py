@@ -73,7 +73,8 @@ class FakeHypothesis:
         self.next = len(prefix)
         self.steps = 0
 
-    def propose(self) -> Candidate:
+    def propose(self, banned=()) -> Candidate:
+        """The scripted word; a banned one leaves the fake model with nothing else to say (end)."""
         script = self.backend.script
         loop = self.backend.loop_after
         index = self.next if loop is None or self.next < loop else loop - 2 + (self.next - loop) % 2
@@ -86,9 +87,11 @@ class FakeHypothesis:
         attention = np.zeros(self.frames)
         attention[frame] += 1.0 - self.backend.tail_attention
         attention[-1] += self.backend.tail_attention
-        token = index
+        token = next(i for i, (w, _) in enumerate(script) if w == word)  # the same word is the same token
         if self.backend.guess_unheard and aligned_ms >= self.offset_ms + self.frames * self.backend.frame_ms:
             token = GUESS * self.frames + index
+        if token in banned:
+            return Candidate(token=-1, starts_word=False, is_end=True, attention=np.ones(self.frames) / self.frames)
         return Candidate(token=token, starts_word=not word.startswith("+"), is_end=False, attention=attention)
 
     def accept(self, candidate: Candidate) -> None:

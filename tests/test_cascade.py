@@ -28,7 +28,7 @@ class Upper:
 
 
 def run(translator, options: CascadeOptions, seconds: float = 5, source=SOURCE):
-    asr = Session(FakeBackend(source), AlignAtt(AlignAttOptions(frame_threshold=2)), SessionOptions(task="transcribe"), StepClock(0))
+    asr = Session(FakeBackend(source), AlignAtt(AlignAttOptions(threshold_ms=20)), SessionOptions(task="transcribe"), StepClock(0))
     session = CascadeSession(asr, translator, options, StepClock(0))
     session.feed_audio(timecoded(int(seconds * 1000)))
     session.feed_eof()

@@ -57,6 +57,6 @@ def test_policies_come_from_entry_points():
 def test_build_policy_validates_its_options():
     from simulst import build
 
-    assert build.policy("alignatt", {"frame_threshold": 4}).options == AlignAttOptions(frame_threshold=4)
+    assert build.policy("alignatt", {"threshold_ms": 300}).options == AlignAttOptions(threshold_ms=300)
     with pytest.raises(OptionError, match="unknown alignatt policy option"):
         build.policy("alignatt", {"k": 4})

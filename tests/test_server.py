@@ -67,7 +67,7 @@ def stream(url, seconds=3.0, **fields) -> list[dict]:
 def test_stream_gets_commits_then_final(server):
     events = stream(server.url)
     commits = [e for e in events if e["type"] == "commit"]
-    assert [(e["text"], e["source_ms"]) for e in commits] == [(" guten", 1000), (" Tag", 2000), (" liebe Leute.", 3000)]
+    assert [(e["text"], e["source_ms"]) for e in commits] == [(" guten", 1000), (" Tag", 2000), (" liebe", 3000), (" Leute.", 3000)]
     assert events[-1]["type"] == "final" and events[-1]["text"] == TEXT
     assert all({"source_ms", "compute_ms", "elapsed_ms", "wall_ms"} <= set(e) for e in commits)
 

@@ -7,8 +7,9 @@ from simulst.clock import StepClock
 from simulst.errors import AudioError, SimulstError
 from simulst.events import Commit, End, Guard, Partial
 from simulst.options import SessionOptions
-from simulst.policies import AlignAtt, AlignAttOptions, WaitK, WaitKOptions
-from simulst.session import Session, repeats
+from simulst.policies import AlignAtt, AlignAttOptions, Offline, WaitK, WaitKOptions
+from simulst.guards import loops
+from simulst.session import Session
 from tests.fake import FakeBackend, timecoded
 
 WORDS = [("one", 500), ("two", 1500), ("three", 1800), ("four", 3200), ("five", 3990)]
@@ -24,7 +25,7 @@ def run(backend, policy, seconds, options=SessionOptions(), feed=None, clock=Non
 
 
 def test_alignatt_reads_while_attention_is_on_the_last_frames():
-    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=2)), 4)
+    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(threshold_ms=20)), 4)
     # the scripted clock advances 50 ms a read: each round (start, end) costs 50 ms of compute
     ms = pytest.approx
     assert events == [
@@ -41,12 +42,12 @@ def test_alignatt_reads_while_attention_is_on_the_last_frames():
 
 def test_elapsed_queues_rounds_when_compute_is_slower_than_real_time():
     # 1.5 s of compute per 1 s round: the stream falls behind and emissions queue
-    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=2)), 4, clock=StepClock(1.5))
+    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(threshold_ms=20)), 4, clock=StepClock(1.5))
     assert [e.elapsed_ms for e in events if e.type == "commit"] == [pytest.approx(v) for v in (2500, 4000, 7000, 8500)]
 
 
 def test_alignatt_threshold_trades_latency():
-    strict = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=60)), 4)
+    strict = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(threshold_ms=600)), 4)
     # "one" (frame 50) is within 60 frames of the end at 1 s (100 frames): it waits for the 2 s round, and so on
     assert [(e.text, e.source_ms) for e in strict if e.type == "commit"] == [
         (" one", 2000),
@@ -82,14 +83,14 @@ def test_waitk_counts_words_not_subword_tokens():
 
 
 def test_chunk_size_of_feeding_does_not_change_decisions():
-    policy = AlignAtt(AlignAttOptions(frame_threshold=2))
+    policy = AlignAtt(AlignAttOptions(threshold_ms=20))
     whole = run(FakeBackend(WORDS), policy, 4, clock=StepClock(0))
     pieces = run(FakeBackend(WORDS), policy, 4, feed=137, clock=StepClock(0))
     assert whole == pieces
 
 
 def test_chunk_ms_sets_decision_rounds():
-    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=2)), 4, SessionOptions(chunk_ms=700), clock=StepClock(0))
+    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(threshold_ms=20)), 4, SessionOptions(chunk_ms=700), clock=StepClock(0))
     assert [(e.text, e.source_ms) for e in events if e.type == "commit"] == [
         (" one", 700),
         (" two three", 2100),
@@ -99,7 +100,7 @@ def test_chunk_ms_sets_decision_rounds():
 
 
 def test_partials_show_the_provisional_tail():
-    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(frame_threshold=2)), 2, SessionOptions(partials=True), clock=StepClock(0))
+    events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(threshold_ms=20)), 2, SessionOptions(partials=True), clock=StepClock(0))
     assert [(e.type, e.text, e.source_ms) for e in events] == [
         ("commit", " one", 1000),
         ("partial", " two three four five", 1000),
@@ -117,11 +118,11 @@ def test_decoding_loop_is_cut_and_reported():
     assert Guard("loop", source_ms=1000, compute_ms=0, elapsed_ms=1000) in events
 
 
-def test_repeats():
-    assert repeats([1, 2, 3, 2, 3, 2, 3])
-    assert repeats([5, 5, 5])
-    assert not repeats([1, 2, 3, 2, 3])
-    assert not repeats([1, 2, 3, 4, 5, 6])
+def test_loops():
+    assert loops([1, 2, 3, 2, 3, 2, 3])
+    assert loops([5, 5, 5])
+    assert not loops([1, 2, 3, 2, 3])
+    assert not loops([1, 2, 3, 4, 5, 6])
 
 
 def test_max_tokens_bounds_each_round():
@@ -166,7 +167,7 @@ def test_partial_event_types_are_distinct():
 
 def test_unfinished_words_are_held_back():
     words = [("in", 500), ("+cred", 500), ("+ible", 1500), ("news", 1600)]
-    policy = AlignAtt(AlignAttOptions(frame_threshold=2))
+    policy = AlignAtt(AlignAttOptions(threshold_ms=20))
     held = run(FakeBackend(words), policy, 2, SessionOptions(partials=True), clock=StepClock(0))
     assert [(e.type, e.text, e.source_ms) for e in held] == [
         ("partial", " incredible news", 1000),
@@ -185,7 +186,7 @@ def test_history_is_bounded_on_long_streams():
     """Past max_buffer_ms, audio before the last committed word is dropped and earlier tokens become context."""
     words = [(f"w{i}", 500 + 1000 * i) for i in range(30)]  # one word a second, each heard half a second in
     backend = FakeBackend(words)
-    events = run(backend, AlignAtt(AlignAttOptions(frame_threshold=2)), 30, SessionOptions(max_buffer_ms=5000), clock=StepClock(0))
+    events = run(backend, AlignAtt(AlignAttOptions(threshold_ms=20)), 30, SessionOptions(max_buffer_ms=5000), clock=StepClock(0))
     assert events[-1].text == " ".join(w for w, _ in words)
     assert max(samples for samples, _, _ in backend.begun) <= 5000 + 1000
     assert max(prefix for _, prefix, _ in backend.begun) <= 6
@@ -194,14 +195,22 @@ def test_history_is_bounded_on_long_streams():
     assert all(e.source_ms - int(e.text.split()[-1][1:]) * 1000 <= 2000 for e in commits)
 
 
-def test_unwritten_speech_is_not_dropped():
-    """A policy that writes nothing before the end keeps all its audio; silence (no hypothesis) is dropped."""
-    from simulst.policies import Offline
-
+def test_speech_about_to_be_dropped_is_written_whatever_the_policy():
+    """A policy that would write nothing before the end: past max_buffer_ms, the model's output for the audio
+    the trim drops (the older half) is written anyway, so the buffer stays bounded and nothing is lost."""
     backend = FakeBackend(WORDS)
     events = run(backend, Offline(), 8, SessionOptions(max_buffer_ms=3000), clock=StepClock(0))
+    # at 4 s the buffer is over 3 s: words heard before 2.5 s are forced out; "four" (3.2 s) goes at 5 s, "five" at 7 s
+    assert [(e.text, e.source_ms) for e in events if e.type == "commit"] == [(" one two three", 4000), (" four", 5000), (" five", 7000)]
     assert events[-1].text == "one two three four five"
-    assert backend.begun[-1][0] == 8000  # the final round saw all 8 s
+    assert max(samples for samples, _, _ in backend.begun) <= 3000 + 1000
+
+
+def test_speech_the_model_leaves_out_is_dropped_with_a_guard_event():
+    backend = FakeBackend([])  # hears speech (a hypothesis) but proposes nothing for it
+    events = run(backend, Offline(), 8, SessionOptions(max_buffer_ms=3000), clock=StepClock(0))
+    assert [(e.reason, e.source_ms) for e in events if e.type == "guard"] == [("overflow", 4000), ("overflow", 6000), ("overflow", 8000)]
+    assert max(samples for samples, _, _ in backend.begun) <= 3000 + 1000
 
 
 def test_silence_is_dropped_from_the_buffer():
@@ -239,7 +248,7 @@ class ScriptedVAD:
 def test_vad_pause_writes_the_segment_and_restarts_history():
     words = [("one", 500), ("two", 1400), ("three", 5500)]
     backend = FakeBackend(words, stop_unheard=True)
-    session = Session(backend, AlignAtt(AlignAttOptions(frame_threshold=60)), SessionOptions(vad_pause_ms=600), StepClock(0), ScriptedVAD([(0, 1700), (5000, 6000)]))
+    session = Session(backend, AlignAtt(AlignAttOptions(threshold_ms=600)), SessionOptions(vad_pause_ms=600), StepClock(0), ScriptedVAD([(0, 1700), (5000, 6000)]))
     session.feed_audio(timecoded(7000))
     session.feed_eof()
     events = list(session.events())

@@ -116,3 +116,38 @@ def test_tiny_en_transcribes_english(model_cache):
 
 def test_converted_weights_are_cached(whisper_base, model_cache):
     assert list(model_cache.glob("ct2-*/model.safetensors"))
+
+
+def test_a_long_utterance_without_pauses_stays_bounded(whisper_base, tmp_path):
+    """The five German dev clips joined without pauses (44 s, past the 15 s history and Whisper's 30 s window):
+    the default policy's translation is no longer than twice the clips' offline translations (plus 5 words),
+    every round's audio fits the history limit, and the output covers the whole utterance."""
+    from simulst.eval.data import read_tsv
+    from simulst.eval.join import join_clips
+    from tests.conftest import DATA
+
+    rows = [r for r in read_tsv(DATA / "fleurs" / "fleurs.tsv") if r.direction == "de-en"]
+    (joined,) = join_clips(rows, load_audio, 16000, min_s=40)
+    assert len(joined.audio) / 16000 > 40 and len(joined.rows) == 5
+    offline = 0
+    for row in rows:
+        s = build.session(whisper_base, build.policy("offline"), SessionOptions(src_lang="de", max_buffer_ms=29000))
+        s.feed_audio(load_audio(row.audio))
+        s.feed_eof()
+        offline += len(list(s.events())[-1].text.split())
+    s = build.session(whisper_base, build.policy("alignatt"), SessionOptions(src_lang="de"))
+    rounds = []
+    begin = s.stream.begin
+    s.stream.begin = lambda audio, *a, **k: (rounds.append(len(audio)), begin(audio, *a, **k))[1]
+    events = []
+    for start in range(0, len(joined.audio), 16000):
+        s.feed_audio(joined.audio[start : start + 16000])
+        events += s.events()
+    s.feed_eof()
+    events += s.events()
+    words = events[-1].text.split()
+    assert 0.5 * offline <= len(words) <= 2 * offline + 5, (len(words), offline, events[-1].text)
+    assert max(rounds) <= (15000 + 1000) * 16
+    last = [e for e in events if e.type == "commit"][-1]
+    assert "world" in " ".join(words[-12:]).lower()  # the last clip ("... vom Rest der Welt völlig isoliert") is translated
+    assert last.source_ms > 40000
