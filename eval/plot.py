@@ -32,30 +32,43 @@ def _save(fig, output: Path, name: str) -> list[Path]:
     return written
 
 
-def latency_quality(runs: list[Path], output: Path) -> list[Path]:
+def _point(run: Path) -> tuple[str, float, float | None, float | None]:
+    overall = json.loads((run / "scores.json").read_text())["overall"]
+    return run.name, overall["BLEU"], overall.get("LAAL"), overall.get("LAAL_CA")
+
+
+def latency_quality(groups: dict[str, list[Path]], output: Path, offline: str | Path | None = None, nose_max_ms: float = 4000.0) -> list[Path]:
+    """One curve per group (a policy: a sweep or a run). A single group also gets its computation-aware curve;
+    with ``offline``, its BLEU is drawn and every group's NoSE is in the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    points = []
-    for run in runs:
-        overall = json.loads((run / "scores.json").read_text())["overall"]
-        points.append((run.name, overall["BLEU"], overall.get("LAAL"), overall.get("LAAL_CA")))
-    points.sort(key=lambda p: p[2] or 0)
-    for key, style, label in ((2, "o-", "LAAL (computation-unaware)"), (3, "s--", "LAAL_CA (computation-aware)")):
-        xs = [p[key] / 1000 for p in points if p[key] is not None]
-        ys = [p[1] for p in points if p[key] is not None]
-        ax.plot(xs, ys, style, label=label)
-        for p in points:
-            if p[key] is not None:
-                ax.annotate(p[0], (p[key] / 1000, p[1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("latency (s)")
+    from simulst.eval.nose import nose, offline_quality, run_points
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    single = len(groups) == 1
+    for label, runs in groups.items():
+        points = sorted((_point(r) for r in runs), key=lambda p: p[2] or 0)
+        if offline is not None:
+            label = f"{label} (NoSE {nose(run_points(runs), offline_quality(offline), nose_max_ms):.3f})"
+        curves = ((2, "o-", "LAAL (computation-unaware)"), (3, "s--", "LAAL_CA (computation-aware)")) if single else ((2, "o-", label),)
+        for key, style, name in curves:
+            xs = [p[key] / 1000 for p in points if p[key] is not None]
+            ys = [p[1] for p in points if p[key] is not None]
+            ax.plot(xs, ys, style, label=name, markersize=4)
+            if single:
+                for p in points:
+                    if p[key] is not None:
+                        ax.annotate(p[0], (p[key] / 1000, p[1]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if offline is not None:
+        ax.axhline(offline_quality(offline), color="grey", linestyle=":", linewidth=1, label="offline")
+    ax.set_xlabel("LAAL (s)" if not single else "latency (s)")
     ax.set_ylabel("BLEU")
     ax.set_title("latency-quality")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
     written = _save(fig, output, "latency-quality")
     plt.close(fig)
     return written
@@ -86,11 +99,11 @@ def timelines(run: Path, output: Path, limit: int = 4) -> list[Path]:
     return written
 
 
-def plot(paths: list[str | Path], output: str | Path, limit: int = 4) -> list[Path]:
-    runs = run_dirs(paths)
+def plot(paths: list[str | Path], output: str | Path, limit: int = 4, offline: str | Path | None = None, nose_max_ms: float = 4000.0) -> list[Path]:
+    groups = {Path(path).name: run_dirs([path]) for path in paths}
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    written = latency_quality(runs, output)
-    for run in runs:
+    written = latency_quality(groups, output, offline, nose_max_ms)
+    for run in (r for runs in groups.values() for r in runs):
         written += timelines(run, output, limit)
     return written
