@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the tests and demos use, installed only when missing.
-debs=(libportaudio2 apertium apertium-eng-spa chromium espeak-ng)
+# Debian packages the tests and demos use, installed only when missing (the fortunes: texts for synthetic training speech).
+debs=(libportaudio2 apertium apertium-eng-spa chromium espeak-ng fortunes-de fortunes-es fortunes-it fortunes-br)
 missing=()
 for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -26,6 +26,10 @@ class Candidate:
     attention: np.ndarray
     """Cross-attention of this token over encoder frames (the policy's heads, averaged); sums to about 1."""
     logprob: float = 0.0
+    entropy: float = 0.0
+    """Entropy (nats) of the model's distribution over the next token."""
+    hidden: np.ndarray | None = None
+    """The decoder's last hidden state at this position (what a learned policy reads); None if the backend has none."""
     alignment: np.ndarray | None = None
     """Per-frame alignment score (higher: the token's source is there), with the frames that every token attends
     (attention sinks) normalized away; None where the backend gives only ``attention``."""
@@ -58,6 +62,8 @@ class Backend(Protocol):
     sample_rate: int
     frame_ms: float
     """Source milliseconds per encoder frame."""
+    identity: str
+    """Which weights: a learned policy's head is refused by a backend other than the one it was trained for."""
 
     def open(self, options: SessionOptions) -> Stream:
         """A per-session stream; raises OptionError for a language or task the model cannot do."""

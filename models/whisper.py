@@ -55,11 +55,12 @@ class WhisperBackend:
     def __init__(self, options: WhisperOptions = WhisperOptions()) -> None:
         import torch
 
-        from simulst.models.whisper_load import load_whisper
+        from simulst.models.whisper_load import load_whisper, model_identity
 
         if options.threads:
             torch.set_num_threads(options.threads)
         self.options = options
+        self.identity = model_identity(options.model)
         assets = load_whisper(options.model)
         self.model = assets.model.eval()
         self.tokenizer = assets.tokenizer
@@ -167,14 +168,24 @@ def _encoder_layer(layer, x):
     return x + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(x))))
 
 
-def _alignment(rows, width: int = 7):
-    """The last token's alignment score per frame: each head's attention standardized per frame over all tokens
-    (a frame every token attends stands out for none), median-filtered over ``width`` frames, averaged over heads."""
+def alignments(rows, positions, width: int = 7, causal: bool = True):
+    """Alignment scores per frame of the decoder ``positions`` (``rows``: heads x positions x frames of attention):
+    each head's attention standardized per frame over the positions up to that one (a frame every token attends
+    stands out for none), median-filtered over ``width`` frames, averaged over heads. Causal, so one teacher-forced
+    pass gives every position the score that incremental decoding gives it; ``causal=False`` standardizes over
+    all positions (word timing of a finished transcript)."""
     import torch
 
-    std, mean = torch.std_mean(rows, dim=1, keepdim=True, unbiased=False)
-    last = (rows[:, -1] - mean[:, 0]) / (std[:, 0] + 1e-6) if rows.shape[1] > 1 else rows[:, -1]
-    padded = torch.nn.functional.pad(last[None], (width // 2, width // 2), mode="replicate")[0]
+    if causal:
+        count = torch.arange(1, rows.shape[1] + 1, dtype=rows.dtype).view(1, -1, 1)
+        mean = rows.cumsum(1) / count
+        std = ((rows * rows).cumsum(1) / count - mean * mean).clamp(min=0).sqrt()
+    else:
+        std, mean = torch.std_mean(rows, dim=1, keepdim=True, unbiased=False)
+        std, mean = std.expand_as(rows), mean.expand_as(rows)
+    positions = torch.as_tensor(positions) % rows.shape[1]
+    z = torch.where((positions > 0).view(1, -1, 1), (rows[:, positions] - mean[:, positions]) / (std[:, positions] + 1e-6), rows[:, positions])
+    padded = torch.nn.functional.pad(z, (width // 2, width // 2), mode="replicate")
     return padded.unfold(-1, width, 1).median(-1).values.mean(0)
 
 
@@ -265,16 +276,19 @@ class WhisperHypothesis:
             logits = b.model.proj_out(out.last_hidden_state[0, -1]) + (b.begin_mask if self._first else b.mask)
             logprobs = self._logprobs = torch.log_softmax(logits, dim=-1)
             token = int(torch.argmax(logprobs))
+            entropy = float(-(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum())
             rows = torch.stack([out.cross_attentions[layer][0, head] for layer, head in b.heads])
             alignment = None
             if b.options.alignment == "normalized":
                 self._rows = rows if self._rows is None else torch.cat([self._rows, rows], 1)
-                alignment = _alignment(self._rows).numpy()
+                alignment = alignments(self._rows, [-1])[0].numpy()
         return Candidate(
             token=token,
             starts_word=bool(b.word_start[token]),
             is_end=token == b.eot,
             attention=rows[:, -1].mean(0).numpy(),
             logprob=float(logprobs[token]),
+            entropy=entropy,
+            hidden=out.last_hidden_state[0, -1].numpy().copy(),
             alignment=alignment,
         )

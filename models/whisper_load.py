@@ -142,6 +142,12 @@ def _from_transformers(name: str, local: bool) -> WhisperAssets:
     )
 
 
+def model_identity(name: str) -> str:
+    """The model's name, with the sha256 of its weights where the package pins it (what learned heads are tied to)."""
+    sha = EMBEDDED.get(name, {}).get("sha256")
+    return f"{name} sha256:{sha}" if sha else name
+
+
 def load_whisper(name: str) -> WhisperAssets:
     """Load by embedded name, CTranslate2 dir, transformers dir, or hub id (``openai/whisper-base``)."""
     if name in EMBEDDED:

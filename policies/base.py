@@ -28,9 +28,14 @@ class StateView:
     """Target words committed so far, this round included."""
     position: int = 0
     """Tokens written in this round before the candidate."""
+    prefix: int = 0
+    """Committed tokens of the buffered audio before the candidate (this round's included): the decoder's prefix."""
 
 
 class Policy(Protocol):
+    """``decide`` is all a policy needs. A policy may also define ``bind(backend)``, called once when a session
+    starts, to check the backend (a learned policy refuses a model its head was not trained for)."""
+
     Options: ClassVar[type]
 
     def decide(self, view: StateView) -> Action: ...

@@ -177,24 +177,34 @@ def _sweep_points(ns: argparse.Namespace) -> list[tuple[argparse.Namespace, str]
 def cmd_plot(ns: argparse.Namespace) -> int:
     from simulst.eval.plot import plot
 
-    for path in plot(ns.dirs, ns.output, ns.timelines):
+    for path in plot(ns.dirs, ns.output, ns.timelines, ns.offline, ns.nose_max_ms):
         print(path)
     return 0
 
 
 def cmd_score(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from simulst.eval.instances import read_log
+    from simulst.eval.plot import run_dirs
     from simulst.eval.scores import format_scores, score, write_scores
 
     path = Path(ns.path)
-    log = path / "instances.log" if path.is_dir() else path
-    if not log.exists():
-        raise SimulstError(f"no instances log at {log}")
-    scores = score(read_log(log))
-    write_scores(log.parent, scores, ns.computation_aware)
-    print(format_scores(scores))
+    runs = [path] if not path.is_dir() or (path / "instances.log").exists() else run_dirs([path])
+    for run in runs:
+        log = run / "instances.log" if run.is_dir() else run
+        if not log.exists():
+            raise SimulstError(f"no instances log at {log}")
+        scores = score(read_log(log))
+        write_scores(log.parent, scores, ns.computation_aware)
+        if len(runs) > 1:
+            print(f"# {run.name}")
+        print(format_scores(scores))
+    if ns.offline:
+        from simulst.eval.nose import nose, offline_quality, run_points
+
+        value = nose(run_points([r if r.is_dir() else r.parent for r in runs]), offline_quality(ns.offline), ns.nose_max_ms)
+        target = path if path.is_dir() else path.parent
+        (target / "nose.json").write_text(json.dumps({"NoSE": value, "offline": str(ns.offline), "max_latency_ms": ns.nose_max_ms}) + "\n")
+        print(f"NoSE\t{value:.4f}\t(LAAL 0-{ns.nose_max_ms:g} ms, BLEU relative to {ns.offline})")
     return 0
 
 
@@ -308,6 +318,19 @@ def cmd_join_clips(ns: argparse.Namespace) -> int:
     for item in joined:
         print(f"{item.id}\t{len(item.audio) / rate:.1f} s\t{len(item.rows)} clips", file=sys.stderr)
     print(tsv)
+    return 0
+
+
+def cmd_train_policy(ns: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from simulst import build
+    from simulst.models.whisper import WhisperOptions
+    from simulst.policies.train import TrainOptions, train_policy
+
+    backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
+    card = train_policy(ns.kind, ns.data, ns.output, from_namespace(TrainOptions, ns), backend, Console(stderr=True))
+    print(card)
     return 0
 
 
@@ -428,6 +451,24 @@ def parser() -> argparse.ArgumentParser:
     _model_options(sk)
     sk.set_defaults(run=cmd_bench_soak)
 
+    tp = sub.add_parser(
+        "train-policy",
+        help="train a learned policy's head on the frozen model (REINA): synthetic speech, cached features, training",
+        description="Decodes every training utterance with the frozen model (its own full-audio output is the target), "
+        "caches teacher-forced features at truncation points every --step-ms (OUTPUT/features, reused by later runs), "
+        "and trains a small head; writes OUTPUT/KIND-MODEL.pt with its card OUTPUT/KIND-MODEL.json. Keep the rows you "
+        "evaluate on (the FLEURS dev rows) out of --data.",
+    )
+    tp.add_argument("kind", choices=["reina", "dar"], help="the learned policy")
+    tp.add_argument("--data", nargs="+", required=True, help="training data TSV(s): X->en rows are translated, English rows transcribed")
+    tp.add_argument("--output", required=True, help="output directory")
+    from simulst.models.whisper import WhisperOptions
+    from simulst.policies.train import TrainOptions
+
+    add_options(tp, TrainOptions)
+    add_options(tp, WhisperOptions)
+    tp.set_defaults(run=cmd_train_policy)
+
     jc = sub.add_parser(
         "join-clips",
         help="join the clips of each direction into long utterances without pauses (45-60 s), a test of long speech",
@@ -445,11 +486,14 @@ def parser() -> argparse.ArgumentParser:
     pl = sub.add_parser(
         "plot",
         help="draw the latency-quality curve of runs and per-instance read/write timelines (PNG and SVG)",
-        description="DIR is an eval output directory, or a sweep directory holding several runs.",
+        description="DIR is an eval output directory, or a sweep directory holding several runs. With several DIRs "
+        "each is one curve (one policy), labelled with its NoSE when --offline names the offline run.",
     )
     pl.add_argument("dirs", nargs="+", metavar="DIR", help="eval output or sweep directories")
     pl.add_argument("--output", default="plots", help="where the PNG and SVG files go (default: plots)")
     pl.add_argument("--timelines", type=int, default=4, help="instances per run to draw a timeline for (default: 4)")
+    pl.add_argument("--offline", help="the offline run of the same rows: draw its quality and give each DIR's NoSE in the legend")
+    pl.add_argument("--nose-max-ms", type=float, default=4000.0, help="NoSE averages over LAAL from 0 to this (default: 4000)")
     pl.set_defaults(run=cmd_plot)
 
     sc = sub.add_parser(
@@ -459,6 +503,8 @@ def parser() -> argparse.ArgumentParser:
     )
     sc.add_argument("path", help="an output directory or an instances.log file")
     sc.add_argument("--computation-aware", action="store_true", help="also list the _CA metrics in scores.tsv")
+    sc.add_argument("--offline", help="the offline run of the same rows: also report NoSE of the runs under PATH (a sweep)")
+    sc.add_argument("--nose-max-ms", type=float, default=4000.0, help="NoSE averages over LAAL from 0 to this (default: 4000)")
     sc.set_defaults(run=cmd_score)
     return top
 

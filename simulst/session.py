@@ -43,6 +43,8 @@ class Session:
         if options.chunk_ms <= 0 or options.max_buffer_ms < 2 * options.chunk_ms:
             raise SimulstError(f"chunk_ms must be positive and max_buffer_ms at least twice chunk_ms ({options.chunk_ms}, {options.max_buffer_ms})")
         self.backend, self.policy, self.options, self.clock = backend, policy, options, clock
+        if hasattr(policy, "bind"):
+            policy.bind(backend)
         self.stream = backend.open(options)
         self._buffer = np.zeros(0, np.float32)
         self._pending: list[np.ndarray] = []
@@ -187,7 +189,7 @@ class Session:
                 if self.options.whole_words and not (written + [candidate])[keep].starts_word:
                     keep = _last_word_start(written[:keep])
                 return self._commit(written, hyp.frames, keep)
-            view = StateView(candidate, self.source_ms, hyp.frames, self.backend.frame_ms, words, len(written))
+            view = StateView(candidate, self.source_ms, hyp.frames, self.backend.frame_ms, words, len(written), len(self.tokens) + len(written))
             if not final and candidate.aligned_frame >= forced and self.policy.decide(view) is Action.READ:
                 if self.options.whole_words and not candidate.starts_word:
                     return self._commit(written, hyp.frames, keep=_last_word_start(written))

@@ -53,16 +53,18 @@ class Piper:
 class Espeak:
     """espeak-ng (Debian), any of its ~130 languages."""
 
-    def __init__(self, voice: str) -> None:
+    def __init__(self, voice: str, speed: int | None = None) -> None:
         if shutil.which("espeak-ng") is None:
             raise ModelError("speech in this language needs espeak-ng: apt-get install espeak-ng")
-        self.voice = voice
+        self.voice, self.speed = voice, speed
         self.sample_rate = 22050
 
     def synthesize(self, text: str) -> np.ndarray:
         import soundfile
 
-        wav = subprocess.run(["espeak-ng", "-v", self.voice, "--stdout", text], capture_output=True, check=True).stdout
+        speed = ["-s", str(self.speed)] if self.speed else []
+        command = ["espeak-ng", "-v", self.voice, *speed, "--stdout", "--stdin"]
+        wav = subprocess.run(command, input=text.encode("utf-8"), capture_output=True, check=True).stdout
         samples, self.sample_rate = soundfile.read(io.BytesIO(wav), dtype="float32")
         return samples
 

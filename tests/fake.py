@@ -38,6 +38,7 @@ class FakeBackend:
     """From this token on, the last two words repeat forever (a decoding loop)."""
     sample_rate: int = 1000
     frame_ms: float = 10.0
+    identity: str = "fake"
     opened: list = field(default_factory=list)
     begun: list = field(default_factory=list)
     """``(samples, prefix tokens, context tokens)`` of every round."""

@@ -1,0 +1,139 @@
+"""The foundation of learned read/write policies: what a head reads, the head network, and head files.
+
+A head reads, for the proposed token, the decoder's last hidden state over the partial audio plus a few scalars
+(its log-probability and entropy, and where it stands in time: audio buffered, audio after its aligned frame,
+attention on the end of the audio, tokens before it). Training reads the same numbers from teacher-forced passes
+(``simulst.models.teacher``), so a head sees at inference what it was trained on.
+
+A head file is ``NAME.pt`` (the state dict) beside ``NAME.json`` (its card: the policy and model it was trained
+for, the feature set, the data, the seed, thresholds and dev results). Heads shipped with simulst live in
+``policies/heads``; a head is named by its shipped name or by a path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulst.errors import OptionError
+from simulst.policies.base import StateView
+
+FEATURES = "whisper-hidden+8-v1"
+"""The feature set: a head trained on another one is refused."""
+SCALARS = ["logprob", "entropy", "buffer_s", "lead_s", "tail_mass", "prefix", "rate", "first"]
+TAIL_S = 0.2
+"""``tail_mass`` is the attention on the last 200 ms of the audio and on the silence after it."""
+SHIPPED = Path(__file__).parent / "heads"
+
+
+def scalars(logprob: float, entropy: float, buffer_s: float, lead_s: float, tail_mass: float, prefix: int) -> list[float]:
+    """The scalar features, in ``SCALARS`` order; ``rate`` is tokens per second of buffered audio."""
+    return [logprob, entropy, buffer_s, lead_s, tail_mass, float(prefix), prefix / max(buffer_s, 0.5), float(prefix == 0)]
+
+
+def view_features(view: StateView) -> tuple[np.ndarray, np.ndarray]:
+    """``(hidden, scalars)`` of the proposed token, from what the session shows a policy."""
+    c = view.candidate
+    if c.hidden is None:
+        raise OptionError("a learned policy needs a backend that exposes the decoder's hidden state (Whisper does)")
+    tail = max(0, view.frames - round(TAIL_S * 1000 / view.frame_ms))
+    buffer_s = view.frames * view.frame_ms / 1000
+    lead_s = (view.frames - c.aligned_frame) * view.frame_ms / 1000
+    values = scalars(c.logprob, c.entropy, buffer_s, lead_s, float(c.attention[tail:].sum()), view.prefix)
+    return c.hidden, np.asarray(values, np.float32)
+
+
+def head_net(hidden_dim: int, width: int = 64):
+    """The head: the hidden state through a layer norm and a projection, plus the standardized scalars, then a
+    small MLP to one logit (log-odds of WRITE)."""
+    import torch
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = torch.nn.LayerNorm(hidden_dim)
+            self.hidden = torch.nn.Linear(hidden_dim, width)
+            self.scalars = torch.nn.Linear(len(SCALARS), width)
+            self.mlp = torch.nn.Sequential(torch.nn.GELU(), torch.nn.Linear(width, width), torch.nn.GELU(), torch.nn.Linear(width, 1))
+            self.register_buffer("scalar_mean", torch.zeros(len(SCALARS)))
+            self.register_buffer("scalar_std", torch.ones(len(SCALARS)))
+
+        def forward(self, hidden, values):
+            values = (values - self.scalar_mean) / self.scalar_std
+            return self.mlp(self.hidden(self.norm(hidden)) + self.scalars(values)).squeeze(-1)
+
+    return Head()
+
+
+@dataclass
+class HeadFile:
+    """A loaded head: the network (eval mode) and its card."""
+
+    net: Any
+    card: dict
+    path: Path
+
+    def write_probability(self, hidden: np.ndarray, values: np.ndarray) -> float:
+        import torch
+
+        with torch.inference_mode():
+            return float(torch.sigmoid(self.net(torch.from_numpy(np.asarray(hidden, np.float32))[None], torch.from_numpy(values)[None]))[0])
+
+    def check_backend(self, backend) -> None:
+        """Refuse a backend other than the one the head was trained for."""
+        model = self.card.get("model")
+        if model != getattr(backend, "identity", None):
+            raise OptionError(
+                f"head {self.path.stem} was trained for model {model!r}, not {getattr(backend, 'identity', '?')!r}: "
+                "train one for this model (simulst train-policy) or use its model"
+            )
+
+
+def resolve(name: str) -> Path:
+    """A head's card: a shipped name, a ``.json``/``.pt`` path, or a directory holding one head."""
+    path = Path(name)
+    if path.is_dir():
+        cards = sorted(path.glob("*.json"))
+        if len(cards) != 1:
+            raise OptionError(f"{path} should hold one head card (NAME.json beside NAME.pt), found {len(cards)}")
+        return cards[0]
+    if path.suffix in (".json", ".pt") and path.with_suffix(".json").exists():
+        return path.with_suffix(".json")
+    shipped = SHIPPED / f"{name}.json"
+    if shipped.exists():
+        return shipped
+    known = ", ".join(sorted(p.stem for p in SHIPPED.glob("*.json"))) or "none"
+    raise OptionError(f"no head {name!r}: give a shipped name ({known}) or the path of a NAME.json card beside NAME.pt")
+
+
+def load_head(name: str, policy: str) -> HeadFile:
+    """Load a head for ``policy``, refusing one made for another policy or feature set."""
+    import torch
+
+    card_path = resolve(name)
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    if card.get("policy") != policy:
+        raise OptionError(f"head {card_path.stem} is a {card.get('policy')!r} head, not a {policy!r} one")
+    if card.get("features") != FEATURES:
+        raise OptionError(f"head {card_path.stem} reads features {card.get('features')!r}; this simulst computes {FEATURES!r}: retrain it")
+    net = head_net(card["hidden_dim"], card["width"])
+    try:
+        net.load_state_dict(torch.load(card_path.with_suffix(".pt"), map_location="cpu", weights_only=True))
+    except (OSError, RuntimeError) as exc:
+        raise OptionError(f"cannot load head weights {card_path.with_suffix('.pt')}: {exc}") from exc
+    return HeadFile(net.eval(), card, card_path)
+
+
+def save_head(net, card: dict, path: str | Path) -> Path:
+    """Write ``PATH.pt`` and ``PATH.json``; returns the card's path."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path.with_suffix(".pt"))
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path.with_suffix(".json")

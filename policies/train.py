@@ -1,0 +1,263 @@
+"""Training a learned policy's head on cached teacher-forced features (``simulst train-policy``)."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simulst.options import opt
+from simulst.policies.learned import FEATURES, SCALARS, head_net, save_head
+
+
+@dataclass
+class Samples:
+    """Every (truncation, token) sample of the cached utterances, flattened."""
+
+    hidden: np.ndarray  # samples x hidden (float16)
+    scalars: np.ndarray  # samples x len(SCALARS)
+    full: np.ndarray  # log p(y_t | y_<t, full audio)
+    partial: np.ndarray  # log p(y_t | y_<t, audio up to the truncation)
+    utterance: np.ndarray  # index of the utterance
+    token: np.ndarray  # index of the target token in its utterance
+    cut_ms: np.ndarray  # the truncation
+    pairs: np.ndarray  # (i, j): the same token at consecutive truncations, i the shorter
+    sources: list[dict] = field(default_factory=list)
+    """Per utterance: ``source_end_ms``, ``target_word``, ``duration_ms`` (what a text policy reads)."""
+
+    def __len__(self) -> int:
+        return len(self.full)
+
+
+def load_samples(paths: list[Path], margin: int = 4) -> Samples:
+    """Flatten cached utterances. At each truncation only the tokens up to ``margin`` past the first one the
+    rest of the audio would change (gain > 0.5 nat) are kept: a streaming policy is asked about the next token
+    after what it wrote, so tokens far ahead of the audio teach it nothing."""
+    hidden, values, full, partial, utterance, token, cut_ms, pairs, sources = [], [], [], [], [], [], [], [], []
+    count = 0
+    for u, path in enumerate(paths):
+        data = np.load(path)
+        sources.append({k: data[k] for k in ("source_end_ms", "target_word", "duration_ms")})
+        gain = data["full"][None] - data["partial"]
+        previous: dict[int, int] = {}
+        for c in range(len(data["partial"])):
+            unsure = np.nonzero(gain[c] > 0.5)[0]
+            keep = min(len(gain[c]), (int(unsure[0]) if len(unsure) else len(gain[c])) + margin)
+            current = {}
+            for t in range(keep):
+                hidden.append(data["hidden"][c, t])
+                values.append(data["scalars"][c, t])
+                full.append(data["full"][t])
+                partial.append(data["partial"][c, t])
+                utterance.append(u)
+                token.append(t)
+                cut_ms.append(data["cuts_ms"][c])
+                if t in previous:
+                    pairs.append((previous[t], count))
+                current[t] = count
+                count += 1
+            previous = current
+    dim = len(hidden[0]) if hidden else 1
+    return Samples(
+        np.asarray(hidden, np.float16).reshape(-1, dim),
+        np.asarray(values, np.float32).reshape(-1, len(SCALARS)),
+        np.asarray(full, np.float32),
+        np.asarray(partial, np.float32),
+        np.asarray(utterance, np.int64),
+        np.asarray(token, np.int64),
+        np.asarray(cut_ms, np.float32),
+        np.asarray(pairs, np.int64).reshape(-1, 2),
+        sources,
+    )
+
+
+def train_head(samples: Samples, loss_fn, seed: int = 0, epochs: int = 12, batch: int = 64, lr: float = 2e-3, valid: float = 0.1, progress=None):
+    """Train a head with ``loss_fn(logits, sample_indices, pairs)``; a batch is every sample of ``batch``
+    utterances (so pairs of the same token stay together); 10% of the utterances are held out.
+
+    Returns the network and a report (losses per epoch, on the training and held-out utterances)."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    utterances = sorted(set(samples.utterance.tolist()))
+    held = sorted(rng.sample(utterances, max(1, int(len(utterances) * valid)))) if len(utterances) > 1 else []
+    train = [u for u in utterances if u not in set(held)]
+    members = {u: np.nonzero(samples.utterance == u)[0] for u in utterances}
+    pairs_of = {u: [] for u in utterances}
+    for i, j in samples.pairs.tolist():
+        pairs_of[int(samples.utterance[i])].append((i, j))
+    hidden, values = torch.from_numpy(samples.hidden), torch.from_numpy(samples.scalars)
+    train_idx = np.concatenate([members[u] for u in train])
+    net = head_net(samples.hidden.shape[1])
+    net.scalar_mean.copy_(values[train_idx].mean(0))
+    net.scalar_std.copy_(values[train_idx].std(0).clamp(min=1e-3))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+
+    def loss_of(group: list[int]):
+        idx = np.concatenate([members[u] for u in group])
+        local = {int(i): k for k, i in enumerate(idx)}
+        pairs = torch.tensor([(local[i], local[j]) for u in group for i, j in pairs_of[u]], dtype=torch.long).reshape(-1, 2)
+        return loss_fn(net(hidden[idx].float(), values[idx]), torch.from_numpy(idx), pairs), len(idx)
+
+    started = time.perf_counter()
+    report = {"utterances_train": len(train), "utterances_valid": len(held), "samples_train": int(len(train_idx)), "epochs": []}
+    for epoch in range(epochs):
+        net.train()
+        rng.shuffle(train)
+        total = count = 0
+        for start in range(0, len(train), batch):
+            loss, n = loss_of(train[start : start + batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item() * n, count + n
+        entry = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "seconds": round(time.perf_counter() - started, 1)}
+        if held:
+            net.eval()
+            with torch.no_grad():
+                entry["valid_loss"] = loss_of(held)[0].item()
+        report["epochs"].append(entry)
+        if progress:
+            progress(epoch + 1, epochs, entry)
+    return net.eval(), report
+
+
+def write_card(net, path: Path, policy: str, backend, data: dict, training: dict, seed: int) -> Path:
+    card = {
+        "policy": policy,
+        "model": backend.identity,
+        "features": FEATURES,
+        "scalars": SCALARS,
+        "hidden_dim": int(net.hidden.in_features),
+        "width": int(net.hidden.out_features),
+        "seed": seed,
+        "data": data,
+        "training": training,
+    }
+    return save_head(net, card, path)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Training a policy head (simulst train-policy)."""
+
+    synthetic: int = opt(0, "synthetic utterances per language: de, es, it, pt (fortunes), fr (the data's French side), en (Piper)")
+    seed: int = opt(0, "seed of the data draw, the held-out split and the head's initialization")
+    step_ms: int = opt(400, "truncation points every this many ms of each utterance")
+    epochs: int = opt(12, "passes over the cached samples")
+    alpha: float = opt(0.5, "cost of reading, in nats: write when the rest of the audio would add less to the token")
+    beta: float = opt(0.25, "entropy weight: the softness of the trained write probability")
+    monotonic: float = opt(1.0, "weight of the penalty on write probabilities that fall as more audio is read")
+    max_s: float = opt(20.0, "leave out training utterances longer than this (seconds)")
+    gamma: float = opt(1.0, "dar: weight of the decision-attentive regularizer (0: REINA's loss alone)")
+    text_k: int = opt(3, "dar: k of the text wait-k policy on the source transcript's words")
+    limit: int | None = opt(None, "only the first N rows of the data (a quick run)")
+
+
+def row_options(row):
+    """The session options a training row is decoded with: X->en translation or English transcription."""
+    from simulst.options import SessionOptions
+
+    if row.src_lang == "en":
+        return SessionOptions(src_lang="en", task="transcribe")
+    if row.src_lang and row.tgt_lang in (None, "en"):
+        return SessionOptions(src_lang=row.src_lang, task="translate")
+    return None
+
+
+def train_policy(kind: str, data: list[str], output: str | Path, options: TrainOptions, backend, console=None) -> Path:
+    """The whole recipe: synthetic speech, cached features, training; returns the head's card path."""
+    import soundfile
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from simulst.errors import SimulstError
+    from simulst.eval.data import read_tsv
+    from simulst.models.teacher import cache_features
+    from simulst.synth import synthesize, training_texts
+
+    output = Path(output)
+    rows = [r for path in data for r in read_tsv(path)]
+    rows = rows[: options.limit] if options.limit else rows
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}")]
+    started = time.perf_counter()
+    with Progress(*columns, console=console, transient=False) as bars:
+
+        def bar(name: str):
+            task = bars.add_task(name, total=None, note="")
+            return lambda done, total, note: bars.update(task, completed=done, total=total, note=str(note)[:40])
+
+        synthetic = []
+        if options.synthetic:
+            texts = training_texts(rows, options.synthetic, options.seed)
+            synthetic = synthesize(texts, output / "synthetic", options.seed, bar("synthetic speech"))
+        items = [
+            (f"{row.id}:{row.audio}", row.audio, row_options(row))
+            for row in rows + synthetic
+            if row_options(row) is not None and soundfile.info(str(row.audio)).duration <= options.max_s
+        ]
+        if not items:
+            raise SimulstError("no training rows: give X->en or English rows of at most --max-s seconds")
+        paths = cache_features(backend, items, output / "features", options.step_ms, bar("features (frozen model)"))
+        samples = load_samples(paths)
+        if not len(samples):
+            raise SimulstError("the model wrote nothing for any training row")
+        loss_fn = losses[kind](samples, options)
+        train_bar = bar("training")
+        net, report = train_head(samples, loss_fn, options.seed, options.epochs, progress=lambda d, t, e: train_bar(d, t, f"loss {e['train_loss']:.4f}"))
+    counts: dict[str, int] = {}
+    for _, audio, session_options in items:
+        key = f"{session_options.src_lang}-{'en' if session_options.task == 'translate' else session_options.src_lang} {'synthetic' if 'synth-' in str(audio) else 'real'}"
+        counts[key] = counts.get(key, 0) + 1
+    data_card = {"files": [str(p) for p in data], "utterances": len(paths), "by_source": counts, "synthetic_per_language": options.synthetic, "samples": len(samples)}
+    skip = {"synthetic", "seed", "limit"} | ({"gamma", "text_k"} if kind != "dar" else set())
+    training = {**{k: v for k, v in vars(options).items() if k not in skip}, "report": report, "minutes": (time.perf_counter() - started) / 60}
+    name = f"{kind}-{Path(backend.options.model).name}"
+    return write_card(net, output / name, kind, backend, data_card, training, options.seed)
+
+
+def _reina(samples: Samples, options: TrainOptions):
+    import torch
+
+    from simulst.policies.reina import information_gain, reina_loss
+
+    gain = information_gain(torch.from_numpy(samples.full), torch.from_numpy(samples.partial))
+    return lambda logits, idx, pairs: reina_loss(logits, gain[idx], options.alpha, options.beta, pairs, options.monotonic)
+
+
+def _dar(samples: Samples, options: TrainOptions):
+    """REINA's loss plus ``gamma`` times the first-write NLL of the text wait-k policy's decisions."""
+    import torch
+
+    from simulst.policies.dar import first_write_nll, text_waitk_times
+
+    reina = _reina(samples, options)
+    text_ms = np.zeros(len(samples), np.float32)
+    for u, source in enumerate(samples.sources):
+        times = text_waitk_times(source["source_end_ms"], source["target_word"], options.text_k, float(source["duration_ms"]))
+        mine = samples.utterance == u
+        text_ms[mine] = times[samples.token[mine]]
+    key = samples.utterance * 10_000 + samples.token
+
+    def loss(logits, idx, pairs):
+        value = reina(logits, idx, pairs)
+        if options.gamma == 0:
+            return value
+        i = idx.numpy()
+        order = np.lexsort((samples.cut_ms[i], key[i]))
+        _, chain = np.unique(key[i][order], return_inverse=True)
+        written = samples.cut_ms[i][order] >= text_ms[i][order]
+        lengths = np.bincount(chain)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        target = np.array([np.argmax(written[s : s + n]) if written[s : s + n].any() else n for s, n in zip(starts, lengths)])
+        nll = first_write_nll(logits[torch.from_numpy(order)], torch.from_numpy(chain), torch.from_numpy(target))
+        return value + options.gamma * nll
+
+    return loss
+
+
+losses = {"reina": _reina, "dar": _dar}
+"""Policy kind -> ``loss(samples, options)`` giving ``fn(logits, sample_indices, pairs)``."""

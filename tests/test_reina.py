@@ -1,0 +1,165 @@
+"""REINA and the learned-policy foundation: the loss, NoSE, head files and their checks, features, training."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from simulst.errors import OptionError
+from simulst.eval.nose import nose
+from simulst.models.base import Candidate
+from simulst.policies.base import Action, StateView
+from simulst.policies.learned import SCALARS, head_net, load_head, save_head
+from simulst.policies.reina import Reina, ReinaOptions, information_gain, reina_loss
+from tests.fake import FakeBackend
+
+
+def test_information_gain_is_clamped_at_zero():
+    assert information_gain(torch.tensor([-0.1, -2.0]), torch.tensor([-1.1, -1.0])).tolist() == pytest.approx([1.0, 0.0])
+
+
+def test_reina_loss_by_hand():
+    # pi = 0.5 everywhere: E[0.5 * IG + 0.5 * alpha] - beta * ln 2
+    logits, gain = torch.zeros(2), torch.tensor([0.0, 1.0])
+    expected = (0.5 * 0 + 0.5 * 0.5 + 0.5 * 1 + 0.5 * 0.5) / 2 - 0.25 * math.log(2)
+    assert float(reina_loss(logits, gain, alpha=0.5, beta=0.25)) == pytest.approx(expected)
+    # a write probability that falls from the shorter to the longer truncation is penalized by the drop
+    logits = torch.tensor([2.0, -2.0])
+    drop = float(torch.sigmoid(torch.tensor(2.0)) - torch.sigmoid(torch.tensor(-2.0)))
+    plain = float(reina_loss(logits, gain, 0.5, 0.25))
+    assert float(reina_loss(logits, gain, 0.5, 0.25, torch.tensor([[0, 1]]), monotonic=2.0)) == pytest.approx(plain + 2.0 * drop)
+    assert float(reina_loss(logits, gain, 0.5, 0.25, torch.tensor([[1, 0]]), monotonic=2.0)) == pytest.approx(plain)
+
+
+def test_reina_loss_optimum_is_a_soft_threshold_on_the_gain():
+    """Per sample, the loss is minimized by logit = (alpha - IG) / beta: write when the audio adds < alpha."""
+    gain = torch.tensor([0.0, 0.2, 0.5, 1.0, 2.0])
+    logits = torch.zeros(5, requires_grad=True)
+    optimizer = torch.optim.LBFGS([logits], max_iter=100)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = reina_loss(logits, gain, 0.5, 0.25)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    assert logits.detach().tolist() == pytest.approx(((0.5 - gain) / 0.25).tolist(), abs=1e-2)
+
+
+def test_nose_by_hand():
+    # 0 until 1 s, half the offline BLEU until 2 s, all of it after: (0.5 * 1000 + 1.0 * 2000) / 4000
+    assert nose([(1000, 5.0), (2000, 10.0)], 10.0, 4000) == pytest.approx(0.625)
+    assert nose([(2000, 10.0), (1000, 5.0), (3000, 8.0)], 10.0, 4000) == pytest.approx(0.625)  # order, dominated points
+    assert nose([(500, 12.0)], 10.0, 4000) == pytest.approx(3500 / 4000)  # capped at the offline quality
+    assert nose([(5000, 10.0)], 10.0, 4000) == 0.0
+
+
+def _head(tmp_path, **card):
+    torch.manual_seed(0)
+    net = head_net(8, 4)
+    defaults = {"policy": "reina", "model": "fake", "features": "whisper-hidden+8-v1", "hidden_dim": 8, "width": 4}
+    return save_head(net, {**defaults, **card}, tmp_path / "reina-test")
+
+
+def _view(hidden, logprob=-0.1):
+    candidate = Candidate(5, True, False, np.full(50, 0.02), logprob, 1.0, hidden)
+    return StateView(candidate, 2000, 50, 20.0, 3, 0, 3)
+
+
+def test_a_head_decides_deterministically_and_by_threshold(tmp_path):
+    card = _head(tmp_path)
+    hidden = np.linspace(-1, 1, 8, dtype=np.float32)
+    loose, strict = Reina(ReinaOptions(threshold=0.0, head=str(card))), Reina(ReinaOptions(threshold=1.0, head=str(card)))
+    loose.bind(FakeBackend([]))
+    assert loose.decide(_view(hidden)) is Action.WRITE and strict.decide(_view(hidden)) is Action.READ
+    p = loose.head.write_probability(hidden, np.zeros(len(SCALARS), np.float32))
+    assert 0 < p < 1 and p == loose.head.write_probability(hidden, np.zeros(len(SCALARS), np.float32))
+
+
+def test_a_head_for_another_model_policy_or_feature_set_is_refused(tmp_path):
+    other_model = Reina(ReinaOptions(head=str(_head(tmp_path, model="whisper-small"))))
+    with pytest.raises(OptionError, match="trained for model 'whisper-small'"):
+        other_model.bind(FakeBackend([]))
+    with pytest.raises(OptionError, match="not a 'reina' one"):
+        Reina(ReinaOptions(head=str(_head(tmp_path, policy="dar"))))
+    with pytest.raises(OptionError, match="retrain"):
+        Reina(ReinaOptions(head=str(_head(tmp_path, features="old"))))
+    with pytest.raises(OptionError, match="no head"):
+        Reina(ReinaOptions(head="no-such-head"))
+    card = json.loads(_head(tmp_path).read_text())
+    assert card["model"] == "fake" and (tmp_path / "reina-test.pt").exists()
+
+
+def test_a_learned_policy_refuses_a_backend_without_hidden_states(tmp_path):
+    policy = Reina(ReinaOptions(head=str(_head(tmp_path))))
+    view = _view(None)
+    with pytest.raises(OptionError, match="hidden state"):
+        policy.decide(view)
+
+
+@pytest.mark.model
+def test_cached_features_equal_a_direct_model_call(whisper_base, tmp_path):
+    """What training reads (one teacher-forced pass per truncation, cached) is what the policy sees when the
+    session steps the model token by token over the same audio and prefix."""
+    from simulst.models.teacher import cache_features
+    from simulst.options import SessionOptions
+    from simulst.policies.learned import view_features
+    from simulst.streaming.audio import load_audio
+    from tests.conftest import dev_clip
+
+    options = SessionOptions(src_lang="de")
+    (path,) = cache_features(whisper_base, [("de-001", dev_clip("de-001"), options)], tmp_path, step_ms=4000)
+    data = np.load(path)
+    audio = load_audio(dev_clip("de-001"))
+    stream = whisper_base.open(options)
+    tokens = data["tokens"].tolist()
+    checked = 0
+    for c, cut_ms in enumerate(data["cuts_ms"]):
+        for t in (1, 4, len(tokens) - 1):
+            hyp = stream.begin(audio[: int(cut_ms * 16)], tokens[:t], False)
+            candidate = hyp.propose()
+            hidden, values = view_features(StateView(candidate, cut_ms, hyp.frames, whisper_base.frame_ms, 0, 0, t))
+            assert np.allclose(hidden, data["hidden"][c, t].astype(np.float32), atol=5e-3)
+            assert np.allclose(values, data["scalars"][c, t], atol=1e-3)
+            target = hyp.propose(banned=set(range(whisper_base.eot + 1)) - {tokens[t]})
+            assert target.logprob == pytest.approx(float(data["partial"][c, t]), abs=1e-3)
+            checked += 1
+    final = stream.begin(audio, tokens[:2], True).propose()
+    assert final.token == tokens[2] and final.logprob == pytest.approx(float(data["full"][2]), abs=1e-3)
+    assert checked >= 6
+
+
+@pytest.mark.model
+def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
+    from simulst.policies.train import TrainOptions, train_policy
+    from tests.conftest import DATA
+
+    options = TrainOptions(synthetic=1, limit=2, step_ms=1000, epochs=2)
+    card_path = train_policy("reina", [str(DATA / "libritrans" / "libritrans.tsv")], tmp_path, options, whisper_base)
+    card = json.loads(card_path.read_text())
+    assert card["model"] == whisper_base.identity and card["data"]["samples"] > 0
+    assert {"de-en synthetic", "en-en real"} <= set(card["data"]["by_source"])
+    assert len(card["training"]["report"]["epochs"]) == 2
+    load_head(str(card_path), "reina").check_backend(whisper_base)
+
+
+@pytest.mark.model
+def test_the_shipped_head_translates_a_clip_the_same_way_twice(whisper_base):
+    from simulst import build
+    from simulst.options import SessionOptions
+    from simulst.streaming.audio import load_audio
+    from tests.conftest import dev_clip
+
+    audio = load_audio(dev_clip("es-002"))
+    runs = []
+    for _ in range(2):
+        session = build.session(whisper_base, build.policy("reina"), SessionOptions(src_lang="es"))
+        for start in range(0, len(audio), 16000):
+            session.feed_audio(audio[start : start + 16000])
+        session.feed_eof()
+        runs.append([(e.type, e.text, e.source_ms) for e in session.events() if e.type in ("commit", "final")])
+    assert runs[0] == runs[1]
+    assert len([e for e in runs[0] if e[0] == "commit"]) >= 2 and len(runs[0][-1][1].split()) >= 10
