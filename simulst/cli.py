@@ -321,6 +321,19 @@ def cmd_join_clips(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_round(ns: argparse.Namespace) -> int:
+    from simulst.streaming.audio import load_audio
+    from simulst.streaming.profile import format_profile, profile_rounds
+
+    backend, make_session, options = _build(ns)
+    clips = [load_audio(path, backend.sample_rate) for path in ns.audio]
+    report = profile_rounds(backend, lambda: make_session(options), clips, round(options.chunk_ms * backend.sample_rate / 1000))
+    print(format_profile(report, sum(map(len, clips)) / backend.sample_rate))
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(report), encoding="utf-8")
+    return 0
+
+
 def cmd_train_policy(ns: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -434,6 +447,17 @@ def parser() -> argparse.ArgumentParser:
     bs.add_argument("--url", help="ws:// URL of a running server (default: start one here)")
     _model_options(bs)
     bs.set_defaults(run=cmd_bench_server)
+
+    br = sub.add_parser(
+        "bench-round",
+        help="profile decision rounds: time in mel, encoder, prompt and prefix feed, token steps, policy, guards, the rest",
+        description="Streams the clips through fresh sessions (computation-unaware, as fast as they go) with the "
+        "model's and the session's methods timed, and prints the mean time per round of each part.",
+    )
+    br.add_argument("audio", nargs="+", help="audio files")
+    br.add_argument("--json", help="also write the report to this JSON file")
+    _model_options(br)
+    br.set_defaults(run=cmd_bench_round)
 
     sk = sub.add_parser(
         "bench-soak",
