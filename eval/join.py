@@ -62,7 +62,8 @@ def join_clips(rows: list[Row], load, rate: int, min_s: float = 45.0, max_s: flo
 
 
 def write_joined(joined: list[Joined], output: str | Path, rate: int) -> Path:
-    """``OUTPUT/joined.tsv`` (the data TSV format) and ``OUTPUT/audio/ID.flac``; returns the TSV path."""
+    """``OUTPUT/joined.tsv`` (the data TSV format), ``OUTPUT/joined.clips.tsv`` (which clips each utterance
+    joins) and ``OUTPUT/audio/ID.flac``; returns the data TSV's path."""
     import soundfile
 
     output = Path(output)
@@ -76,4 +77,6 @@ def write_joined(joined: list[Joined], output: str | Path, rate: int) -> Path:
         lines.append("\t".join([item.id, f"audio/{item.id}.flac", f"{len(item.audio) / rate:.3f}", first.src_lang or "", first.tgt_lang or "", source, reference]))
     tsv = output / "joined.tsv"
     tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    clips = ["id\tclips"] + [f"{item.id}\t{','.join(r.id for r in item.rows)}" for item in joined]
+    (output / "joined.clips.tsv").write_text("\n".join(clips) + "\n", encoding="utf-8")
     return tsv

@@ -122,7 +122,7 @@ def test_cached_features_equal_a_direct_model_call(whisper_base, tmp_path):
             hyp = stream.begin(audio[: int(cut_ms * 16)], tokens[:t], False)
             candidate = hyp.propose()
             hidden, values = view_features(StateView(candidate, cut_ms, hyp.frames, whisper_base.frame_ms, 0, 0, t))
-            assert np.allclose(hidden, data["hidden"][c, t].astype(np.float32), atol=5e-3)
+            assert np.allclose(hidden, data["hidden"][c, t].astype(np.float32), rtol=2e-3, atol=5e-3)  # stored as float16
             assert np.allclose(values, data["scalars"][c, t], atol=1e-3)
             target = hyp.propose(banned=set(range(whisper_base.eot + 1)) - {tokens[t]})
             assert target.logprob == pytest.approx(float(data["partial"][c, t]), abs=1e-3)

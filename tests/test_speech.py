@@ -91,6 +91,7 @@ def test_speech_metrics_known_values():
 def test_eval_speech_reports_speech_latency_and_asr_bleu(whisper_base, tmp_path, capsys):
     """`eval --speech` on a German dev clip: the output is spoken, transcribed back and scored."""
     import json
+    import re
 
     from simulst.cli import main
     from tests.conftest import DATA, dev_clip
@@ -104,7 +105,8 @@ def test_eval_speech_reports_speech_latency_and_asr_bleu(whisper_base, tmp_path,
     spoken = instance["speech"]
     assert spoken["intervals"] and len(spoken["delays"]) == len(spoken["durations"]) == len(spoken["intervals"])
     assert all(start >= delay for (start, _), delay in zip(spoken["intervals"], spoken["delays"]))
-    assert "Hong Kong" in instance["asr"]  # the spoken English, heard back by Whisper
+    said, heard = (set(re.findall(r"[a-z']+", text.lower())) for text in (instance["prediction"], instance["asr"]))
+    assert len(said & heard) >= 0.6 * len(said)  # the spoken English, heard back by Whisper: most of its words
     assert 0 < scores["SpeechStartOffset"] < instance["source_length"]
     assert scores["SpeechATD"] > 0 and scores["SpeechATD_CA"] >= scores["SpeechATD"]
     assert scores["ASR_BLEU"] > 0 and scores["DiscontinuityNum"] >= 0
