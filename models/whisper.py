@@ -43,6 +43,9 @@ class WhisperOptions:
     detect_ms: int = opt(2000, "audio (ms) buffered before the source language is detected, when it is not given")
     max_context: int = opt(96, "most context tokens (text of dropped audio) given to the decoder as its previous-text prompt")
     threads: int = opt(0, "torch CPU threads (0: torch's default)")
+    quantize: Literal["none", "int8"] = opt(
+        "none", "int8: the linear layers' weights in int8 with dynamic activation quantization (torch), attention kept in float"
+    )
 
 
 class WhisperBackend:
@@ -63,6 +66,8 @@ class WhisperBackend:
         self.identity = model_identity(options.model)
         assets = load_whisper(options.model)
         self.model = assets.model.eval()
+        if options.quantize == "int8":
+            self.model.model = torch.ao.quantization.quantize_dynamic(self.model.model, {torch.nn.Linear}, dtype=torch.qint8)
         self.tokenizer = assets.tokenizer
         config = self.model.config
         self.heads = assets.alignment_heads
