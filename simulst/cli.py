@@ -116,7 +116,7 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     from simulst.eval.scores import format_scores
 
     if ns.data:
-        rows = read_tsv(ns.data, ns.src_lang, ns.tgt_lang)
+        rows = [row for path in ns.data for row in read_tsv(path, ns.src_lang, ns.tgt_lang)]
     elif ns.source and ns.target:
         rows = read_lists(ns.source, ns.target, ns.src_lang, ns.tgt_lang)
     else:
@@ -388,7 +388,7 @@ def parser() -> argparse.ArgumentParser:
         "the _CA variants from source time plus compute time). Rows in directions the model cannot do are skipped "
         "with a message.",
     )
-    ev.add_argument("--data", help="data TSV, or a long-form NAME.segments.tsv beside its NAME.flac (scored with StreamLAAL)")
+    ev.add_argument("--data", nargs="+", help="data TSV(s), or a long-form NAME.segments.tsv beside its NAME.flac (scored with StreamLAAL)")
     ev.add_argument("--source", help="SimulEval-style list of audio paths (with --target)")
     ev.add_argument("--target", help="SimulEval-style list of references (with --source)")
     ev.add_argument("--output", required=True, help="output directory")

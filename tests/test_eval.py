@@ -102,6 +102,20 @@ def test_sweep_and_plot(data, tmp_path, monkeypatch, capsys):
     assert "--sweep takes KEY=V1,V2" in capsys.readouterr().err
 
 
+def test_eval_reads_several_data_files_in_order(data, tmp_path, monkeypatch):
+    from simulst import build
+
+    monkeypatch.setattr(build, "backend", lambda *a, **k: EnglishOnly(WORDS, sample_rate=16000))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "audio").symlink_to(tmp_path / "audio")
+    (other / "more.tsv").write_text(data.read_text().replace("row", "more"))
+    out = tmp_path / "both"
+    assert main(["eval", "--data", str(data), str(other / "more.tsv"), "--output", str(out), "--policy", "waitk", "--directions", "de-en"]) == 0
+    log = [json.loads(line) for line in (out / "instances.log").read_text().splitlines()]
+    assert [i["id"] for i in log] == ["row0", "more0"]
+
+
 def test_long_form_stream_is_resegmented_and_scored(tmp_path):
     """A NAME.segments.tsv stream: one instance, BLEU after resegmentation, StreamLAAL per sentence."""
     soundfile.write(tmp_path / "talk.flac", np.zeros(16000 * 6), 16000)
