@@ -39,37 +39,35 @@ def load_samples(paths: list[Path], margin: int = 4) -> Samples:
     hidden, values, full, partial, utterance, token, cut_ms, pairs, sources = [], [], [], [], [], [], [], [], []
     count = 0
     for u, path in enumerate(paths):
-        data = np.load(path)
+        with np.load(path) as npz:
+            data = {key: npz[key] for key in npz.files}  # each npz access reads the array: read once
         sources.append({k: data[k] for k in ("source_end_ms", "target_word", "duration_ms")})
         gain = data["full"][None] - data["partial"]
-        previous: dict[int, int] = {}
+        previous = 0  # tokens kept at the previous truncation, numbered from ``count - previous``
         for c in range(len(data["partial"])):
             unsure = np.nonzero(gain[c] > 0.5)[0]
             keep = min(len(gain[c]), (int(unsure[0]) if len(unsure) else len(gain[c])) + margin)
-            current = {}
-            for t in range(keep):
-                hidden.append(data["hidden"][c, t])
-                values.append(data["scalars"][c, t])
-                full.append(data["full"][t])
-                partial.append(data["partial"][c, t])
-                utterance.append(u)
-                token.append(t)
-                cut_ms.append(data["cuts_ms"][c])
-                if t in previous:
-                    pairs.append((previous[t], count))
-                current[t] = count
-                count += 1
-            previous = current
-    dim = len(hidden[0]) if hidden else 1
+            hidden.append(data["hidden"][c, :keep])
+            values.append(data["scalars"][c, :keep])
+            full.append(data["full"][:keep])
+            partial.append(data["partial"][c, :keep])
+            utterance.append(np.full(keep, u))
+            token.append(np.arange(keep))
+            cut_ms.append(np.full(keep, data["cuts_ms"][c]))
+            same = np.arange(min(previous, keep))
+            pairs.append(np.stack([count - previous + same, count + same], 1))
+            previous, count = keep, count + keep
+    joined = lambda parts, dtype, shape=(-1,): np.concatenate(parts).astype(dtype).reshape(shape) if parts else np.zeros(0, dtype).reshape(shape)
+    dim = hidden[0].shape[-1] if hidden else 1
     return Samples(
-        np.asarray(hidden, np.float16).reshape(-1, dim),
-        np.asarray(values, np.float32).reshape(-1, len(SCALARS)),
-        np.asarray(full, np.float32),
-        np.asarray(partial, np.float32),
-        np.asarray(utterance, np.int64),
-        np.asarray(token, np.int64),
-        np.asarray(cut_ms, np.float32),
-        np.asarray(pairs, np.int64).reshape(-1, 2),
+        joined(hidden, np.float16, (-1, dim)),
+        joined(values, np.float32, (-1, len(SCALARS))),
+        joined(full, np.float32),
+        joined(partial, np.float32),
+        joined(utterance, np.int64),
+        joined(token, np.int64),
+        joined(cut_ms, np.float32),
+        joined(pairs, np.int64, (-1, 2)),
         sources,
     )
 
