@@ -147,7 +147,8 @@ def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
 
 
 @pytest.mark.model
-def test_the_shipped_head_translates_a_clip_the_same_way_twice(whisper_base):
+@pytest.mark.parametrize("policy", ["reina", "dar"])
+def test_the_shipped_head_translates_a_clip_the_same_way_twice(whisper_base, policy):
     from simulst import build
     from simulst.options import SessionOptions
     from simulst.streaming.audio import load_audio
@@ -156,7 +157,7 @@ def test_the_shipped_head_translates_a_clip_the_same_way_twice(whisper_base):
     audio = load_audio(dev_clip("es-002"))
     runs = []
     for _ in range(2):
-        session = build.session(whisper_base, build.policy("reina"), SessionOptions(src_lang="es"))
+        session = build.session(whisper_base, build.policy(policy), SessionOptions(src_lang="es"))
         for start in range(0, len(audio), 16000):
             session.feed_audio(audio[start : start + 16000])
         session.feed_eof()
