@@ -114,6 +114,16 @@ def test_tiny_en_transcribes_english(model_cache):
     assert wer([events[-1].text], [reference]) < 35
 
 
+def test_int8_linear_layers_transcribe_like_float(whisper_base, model_cache):
+    """--quantize int8: the same transcription of an English clip, within a few words of the float model's."""
+    from simulst.models.whisper import WhisperOptions
+
+    int8 = build.backend("whisper", WhisperOptions(model="whisper-base", quantize="int8"))
+    assert int8.identity == whisper_base.identity  # same weights: heads trained for the model still apply
+    (float_events, _), (int8_events, _) = (stream(b, "en-000", "alignatt", None, src_lang="en", task="transcribe") for b in (whisper_base, int8))
+    assert wer([int8_events[-1].text], [float_events[-1].text]) < 15
+
+
 def test_converted_weights_are_cached(whisper_base, model_cache):
     assert list(model_cache.glob("ct2-*/model.safetensors"))
 
