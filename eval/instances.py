@@ -26,16 +26,17 @@ def word_delays(events: Iterable[Event]) -> tuple[list[str], list[float], list[f
     return words, delays, elapsed
 
 
-def erasure(events: Iterable[Event]) -> tuple[int, int]:
-    """``(erased words, revisions)`` of the displayed text: after each decision round (events with one
-    ``source_ms``), the display is the committed text plus that round's partial. A revision is a round that
-    removes displayed words; normalized erasure is erased words over final words."""
-    committed, shown, erased, revisions = "", [], 0, 0
+def display(events: Iterable[Event]) -> tuple[int, int, list[float]]:
+    """``(erased words, revisions, display delays)`` of the displayed text: after each decision round (events
+    with one ``source_ms``), the display is the committed text plus that round's partial. A revision is a round
+    that removes displayed words; normalized erasure is erased words over final words. A final word's display
+    delay is the round from which it was shown, with everything before it, as it ends up (first appearance)."""
+    committed, shown, since, erased, revisions = "", [], [], 0, 0
     rounds: dict[float, list[Event]] = {}
     for event in events:
         if isinstance(event, (Commit, Partial)):
             rounds.setdefault(event.source_ms, []).append(event)
-    for round_events in rounds.values():
+    for source_ms, round_events in rounds.items():
         partial = ""
         for event in round_events:
             if isinstance(event, Commit):
@@ -47,13 +48,13 @@ def erasure(events: Iterable[Event]) -> tuple[int, int]:
         if len(shown) > keep:
             erased += len(shown) - keep
             revisions += 1
-        shown = new
-    return erased, revisions
+        shown, since = new, since[:keep] + [source_ms] * (len(new) - keep)
+    return erased, revisions, since[: len(committed.split())]
 
 
 def make_instance(index: int, events: list[Event], source: str, source_length: float, reference: str, **extra) -> dict:
     words, delays, elapsed = word_delays(events)
-    erased, revisions = erasure(events)
+    erased, revisions, shown = display(events)
     return {
         "index": index,
         "prediction": " ".join(words),
@@ -65,6 +66,7 @@ def make_instance(index: int, events: list[Event], source: str, source_length: f
         "source_length": source_length,
         "erased": erased,
         "revisions": revisions,
+        "display_delays": shown,
         "guards": sum(isinstance(e, Guard) for e in events),
         **extra,
     }

@@ -90,6 +90,8 @@ def evaluate(
                 tgt_lang=row_options.src_lang if row_options.task == "transcribe" else row_options.tgt_lang,
                 task=row_options.task,
                 compute_ms=session.compute_s * 1000,
+                updates_ms=[round(ms, 1) for ms in getattr(session, "updates_ms", [])],
+                decoder_steps=getattr(session, "decoder_steps", 0),
                 **_segments(row, row_options.task),
                 **extra,
             )

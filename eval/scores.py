@@ -7,6 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
+import numpy as np
+
 from simulst.eval import latency, quality
 from simulst.eval.speech import speech_metrics
 from simulst.eval.stream import resegment, stream_latency
@@ -32,6 +34,9 @@ def instance_latency(ins: dict) -> dict[str, float]:
         out["DAL" + suffix] = latency.dal(stamps, src)
         out["StartOffset" + suffix] = latency.start_offset(stamps)
         out["EndOffset" + suffix] = latency.end_offset(stamps, src)
+    shown = ins.get("display_delays")
+    if shown and len(shown) == len(delays):
+        out["DisplayLAAL"] = latency.laal(shown, src, ref_len)
     out["ATD"] = latency.atd(delays, src)
     if ins.get("elapsed") and len(ins["elapsed"]) == len(delays):
         out["ATD_CA"] = latency.atd(delays, src, ins["elapsed"])
@@ -80,6 +85,11 @@ def group_scores(instances: list[dict]) -> dict[str, float]:
         result["Guards"] = float(sum(i["guards"] for i in instances))
     if all("compute_ms" in i for i in instances):
         result["RTF"] = sum(i["compute_ms"] for i in instances) / max(sum(i["source_length"] for i in instances), 1e-9)
+    updates = [ms for i in instances for ms in i.get("updates_ms", [])]
+    if updates:
+        result["UpdateMs"] = float(np.mean(updates))
+        result["UpdateMs_p95"] = float(np.percentile(updates, 95))
+        result["DecoderSteps"] = sum(i.get("decoder_steps", 0) for i in instances) / len(updates)
     result.update(stream_metrics)
     result.update(speech_metrics(instances))
     result["Instances"] = len(instances)
@@ -109,7 +119,7 @@ def write_scores(directory: str | Path, scores: dict, computation_aware: bool) -
 
 def format_scores(scores: dict) -> str:
     """A table: one row per direction and one for all, the main metrics as columns."""
-    names = ["BLEU", "chrF", "WER", "LAAL", "LAAL_CA", "YAAL", "AL", "AL_CA", "DAL", "ATD", "StreamLAAL", "StreamLAAL_CA", "LongYAAL", "RTF", "Instances"]
+    names = ["BLEU", "chrF", "WER", "LAAL", "LAAL_CA", "YAAL", "AL", "AL_CA", "DAL", "ATD", "StreamLAAL", "StreamLAAL_CA", "LongYAAL", "DisplayLAAL", "NE", "Revisions", "UpdateMs", "UpdateMs_p95", "DecoderSteps", "RTF", "Instances"]
     rows = [("all", scores["overall"])] + list(scores["by_direction"].items())
     names = [n for n in names if any(n in r for _, r in rows)]
     lines = ["\t".join(["direction"] + names)]

@@ -20,6 +20,8 @@ from simulst.options import SessionOptions, opt
 SAMPLE_RATE = 16000
 HOP = 160
 WINDOW_S = 30
+MAX_DRAFT = 64
+"""Most draft tokens checked in one decoder pass."""
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,14 @@ class WhisperStream:
 
 
 class WhisperHypothesis:
-    """Greedy proposals over one encoding; the decoder cache grows as tokens are accepted."""
+    """Greedy proposals over one encoding; the decoder cache grows as tokens are accepted.
+
+    ``draft(tokens)`` verifies a guess of the coming tokens (the previous round's tail) in one parallel decoder
+    pass: while the accepted tokens follow the draft, the next proposals come from that pass with no further
+    decoder step. At a token that differs, the cache is cut back and the next pass, which has to feed that token
+    anyway, checks the rest of the draft after it (a replaced or dropped draft token). The tokens are those of
+    plain greedy stepping; ``steps`` counts the sequential decoder passes.
+    """
 
     def __init__(self, backend: WhisperBackend, encoded, frames: int, prompt: list[int], prefix: list[int]) -> None:
         from transformers.cache_utils import DynamicCache, EncoderDecoderCache
@@ -242,6 +251,10 @@ class WhisperHypothesis:
         self._candidate: Candidate | None = None
         self._no_speech: float | None = None
         self._rows = None  # alignment heads' cross-attention of every decoder position so far: heads x tokens x frames
+        self._drafted: list[tuple[int, Candidate, object]] = []  # (draft token, proposal after it, its logprobs)
+        self._source: list[int] = []  # the draft
+        self._next = 0  # the draft token the output is expected to match next
+        self.steps = 0
 
     def no_speech_prob(self) -> float:
         """Whisper's probability that the audio holds no speech (read at the start-of-transcript position)."""
@@ -250,7 +263,7 @@ class WhisperHypothesis:
 
     def propose(self, banned: Collection[int] = ()) -> Candidate:
         if self._candidate is None:
-            self._candidate = self._step()
+            self._check(self._source[self._next :])
         if self._candidate.token not in banned:
             return self._candidate
         logprobs = self._logprobs.clone()
@@ -262,38 +275,76 @@ class WhisperHypothesis:
         )
 
     def accept(self, candidate: Candidate) -> None:
-        self._feed, self._first, self._candidate = [candidate.token], False, None
+        self._first = False
+        if self._drafted and self._drafted[0][0] == candidate.token:
+            _, self._candidate, self._logprobs = self._drafted.pop(0)
+            self._next += 1
+            return
+        if self._drafted:  # the draft went wrong here: forget its positions, pick it up again after this token
+            keep = self.cache.get_seq_length() - len(self._drafted)
+            self.cache.crop(keep)
+            self._rows = None if self._rows is None else self._rows[:, :keep]
+            self._drafted = []
+            ahead = self._source[self._next + 1 : self._next + 4]  # a dropped draft token, or one replaced
+            self._next += 1 + (ahead.index(candidate.token) + 1 if candidate.token in ahead else 0)
+        self._feed, self._candidate = [candidate.token], None
 
-    def _step(self) -> Candidate:
+    def draft(self, tokens: Sequence[int]) -> None:
+        """Check ``tokens`` as the likely continuation in one decoder pass (call before the first ``accept``)."""
+        if tokens and not self._source:
+            self._source, self._next = list(tokens), 0
+            if self._candidate is not None:
+                self._check(self._source)
+
+    def _check(self, guess: list[int]) -> None:
+        """One pass over the pending feed and ``guess``: the next proposal, and one after each guessed token."""
+        results = self._run(guess[:MAX_DRAFT])
+        if self._candidate is None:
+            (self._candidate, self._logprobs), results = results[0], results[1:]
+        self._drafted = [(token, candidate, logprobs) for token, (candidate, logprobs) in zip(guess, results)]
+
+    def _run(self, draft: list[int]) -> list[tuple[Candidate, object]]:
+        """One decoder pass over the pending feed and ``draft``: the proposal (and log-probabilities) after the
+        feed and after each draft token."""
         import torch
 
         b = self.backend
+        ids = self._feed + draft
+        predicted = list(range(len(ids) - len(draft) - 1 if self._feed else 0, len(ids)))
         with torch.inference_mode():
             out = b.model.model.decoder(
-                input_ids=torch.tensor([self._feed]),
+                input_ids=torch.tensor([ids]),
                 encoder_hidden_states=self.encoded,
                 past_key_values=self.cache,
                 use_cache=True,
                 output_attentions=True,
             )
+            self.steps += 1
             if self._no_speech is None and b.no_speech is not None:
                 self._no_speech = float(torch.softmax(b.model.proj_out(out.last_hidden_state[0, self._sot_at]), -1)[b.no_speech])
-            logits = b.model.proj_out(out.last_hidden_state[0, -1]) + (b.begin_mask if self._first else b.mask)
-            logprobs = self._logprobs = torch.log_softmax(logits, dim=-1)
-            token = int(torch.argmax(logprobs))
-            entropy = float(-(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum())
+            hidden = out.last_hidden_state[0, predicted]
+            masks = torch.stack([b.begin_mask if self._first and i == 0 and self._feed else b.mask for i in range(len(predicted))])
+            logprobs = torch.log_softmax(b.model.proj_out(hidden) + masks, dim=-1)
+            tokens = logprobs.argmax(-1)
+            entropy = -(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum(-1)
             rows = torch.stack([out.cross_attentions[layer][0, head] for layer, head in b.heads])
-            alignment = None
-            if b.options.alignment == "normalized":
-                self._rows = rows if self._rows is None else torch.cat([self._rows, rows], 1)
-                alignment = alignments(self._rows, [-1])[0].numpy()
-        return Candidate(
-            token=token,
-            starts_word=bool(b.word_start[token]),
-            is_end=token == b.eot,
-            attention=rows[:, -1].mean(0).numpy(),
-            logprob=float(logprobs[token]),
-            entropy=entropy,
-            hidden=out.last_hidden_state[0, -1].numpy().copy(),
-            alignment=alignment,
-        )
+            self._rows = rows if self._rows is None else torch.cat([self._rows, rows], 1)
+            offset = self._rows.shape[1] - len(ids)
+            alignment = alignments(self._rows, [offset + i for i in predicted]).numpy() if b.options.alignment == "normalized" else None
+            attention = rows[:, predicted].mean(0).numpy()
+        self._feed = []
+        results = []
+        for k, i in enumerate(predicted):
+            token = int(tokens[k])
+            candidate = Candidate(
+                token=token,
+                starts_word=bool(b.word_start[token]),
+                is_end=token == b.eot,
+                attention=attention[k],
+                logprob=float(logprobs[k, token]),
+                entropy=float(entropy[k]),
+                hidden=hidden[k].numpy().copy(),
+                alignment=None if alignment is None else alignment[k],
+            )
+            results.append((candidate, logprobs[k]))
+        return results

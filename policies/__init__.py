@@ -5,6 +5,7 @@ from simulst.policies.base import Action, Observer, Policy, StateView
 from simulst.policies.edatt import EDAtt, EDAttOptions
 from simulst.policies.local_agreement import LocalAgreement, LocalAgreementOptions
 from simulst.policies.offline import Offline
+from simulst.policies.retranslate import Retranslate, RetranslateOptions
 from simulst.policies.waitk import WaitK, WaitKOptions
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "Observer",
     "Offline",
     "Policy",
+    "Retranslate",
+    "RetranslateOptions",
     "StateView",
     "WaitK",
     "WaitKOptions",

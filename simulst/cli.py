@@ -23,11 +23,31 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
         add_options(parser, registry.policies.get(name).Options, prefix=name)
 
 
-def _model_options(parser: argparse.ArgumentParser) -> None:
-    from simulst.models.whisper import WhisperOptions
+def _backend_options(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and every backend's options (Whisper's unprefixed, the others' as ``--NAME-*``)."""
+    parser.add_argument(
+        "--backend",
+        default="whisper",
+        choices=registry.backends.names(),
+        help="model backend: whisper (autoregressive, cross-attention for the policies) or nar (a CTC head over "
+        "Whisper's encoder: one parallel pass per update, English transcription; use it with --policy retranslate) "
+        "(default: whisper)",
+    )
+    for name in registry.backends.names():
+        cls = registry.backends.get(name)
+        add_options(parser, cls.Options, prefix=getattr(cls, "prefix", ""))
 
+
+def _backend(ns: argparse.Namespace):
+    from simulst import build
+
+    cls = registry.backends.get(ns.backend)
+    return build.backend(ns.backend, from_namespace(cls.Options, ns, prefix=getattr(cls, "prefix", "")))
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", default="alignatt", choices=registry.policies.names(), help="read/write policy (default: alignatt)")
-    add_options(parser, WhisperOptions)
+    _backend_options(parser)
     add_options(parser, SessionOptions)
     add_options(parser, CascadeOptions)
     _policy_options(parser)
@@ -35,9 +55,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 def _build(ns: argparse.Namespace):
     from simulst import build
-    from simulst.models.whisper import WhisperOptions
 
-    backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
+    backend = _backend(ns)
     policy_options = from_namespace(registry.policies.get(ns.policy).Options, ns, prefix=ns.policy)
     cascade = from_namespace(CascadeOptions, ns)
 
@@ -211,11 +230,9 @@ def cmd_score(ns: argparse.Namespace) -> int:
 def cmd_serve(ns: argparse.Namespace) -> int:
     import asyncio
 
-    from simulst import build
-    from simulst.models.whisper import WhisperOptions
     from simulst.streaming.server import Server, ServerOptions, session_factory
 
-    backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
+    backend = _backend(ns)
     options = from_namespace(ServerOptions, ns)
     server = Server(backend, session_factory(backend), options)
     asyncio.run(server.run(ready=lambda port: print(f"simulst: serving ws://{options.host}:{port}/ (health: http://{options.host}:{port}/health)", file=sys.stderr, flush=True)))
@@ -347,6 +364,19 @@ def cmd_train_policy(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_nar(ns: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from simulst import build
+    from simulst.models.nar_train import NarTrainOptions, train_nar
+    from simulst.models.whisper import WhisperOptions
+
+    backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
+    card = train_nar(ns.data, ns.output, from_namespace(NarTrainOptions, ns), backend, Console(stderr=True))
+    print(card)
+    return 0
+
+
 def _start_fields(ns: argparse.Namespace) -> dict:
     """A server start message's options from the session and policy flags."""
     return {**{k: v for k, v in vars(from_namespace(SessionOptions, ns)).items() if v is not None}, "policy": ns.policy}
@@ -414,11 +444,10 @@ def parser() -> argparse.ArgumentParser:
         "the server answers with JSON events (ready, commit, partial, final, error). Options given here are the "
         "model's; each client chooses its languages, task, policy and policy options in its start message.",
     )
-    from simulst.models.whisper import WhisperOptions
     from simulst.streaming.server import ServerOptions
 
     add_options(sv, ServerOptions)
-    add_options(sv, WhisperOptions)
+    _backend_options(sv)
     sv.set_defaults(run=cmd_serve)
 
     mc = sub.add_parser(
@@ -492,6 +521,23 @@ def parser() -> argparse.ArgumentParser:
     add_options(tp, TrainOptions)
     add_options(tp, WhisperOptions)
     tp.set_defaults(run=cmd_train_policy)
+
+    tn = sub.add_parser(
+        "train-nar",
+        help="train the non-autoregressive CTC head over the frozen Whisper encoder (English transcription)",
+        description="Sequence-level distillation: the frozen Whisper transcribes every English training row and "
+        "synthetic English speech (Piper, espeak-ng); its encoder states over each utterance and one truncation "
+        "of it are cached once (OUTPUT/cache, reused), then a small CTC head trains on the cache. Every "
+        "--holdout-every-th English row is left out and listed in OUTPUT/heldout.tsv for evaluation. Writes "
+        "OUTPUT/ctc-MODEL-en.pt and its card OUTPUT/ctc-MODEL-en.json; use it with --backend nar --nar-head CARD.",
+    )
+    tn.add_argument("--data", nargs="+", required=True, help="training data TSV(s); their English rows are used")
+    tn.add_argument("--output", required=True, help="output directory")
+    from simulst.models.nar_train import NarTrainOptions
+
+    add_options(tn, NarTrainOptions)
+    add_options(tn, WhisperOptions)
+    tn.set_defaults(run=cmd_train_nar)
 
     jc = sub.add_parser(
         "join-clips",

@@ -30,6 +30,11 @@ class SessionOptions:
     chunk_ms: int = opt(1000, "source audio (ms) read before each policy decision round")
     whole_words: bool = opt(True, "never commit part of a word: when the policy stops inside a word, hold the word back")
     partials: bool = opt(False, "also emit the provisional continuation after each round (costs extra decoding)")
+    draft: bool = opt(
+        True,
+        "verify the previous round's provisional tokens as a draft in one parallel decoder pass (same tokens as "
+        "step-by-step greedy decoding, fewer sequential decoder steps; helps re-translation, local-agreement, partials)",
+    )
     max_tokens: int = opt(100, "most target tokens written in one decision round (a guard against runaway output)")
     max_rate: float = opt(8.0, "most committed target tokens per second of buffered audio, past --rate-headroom (guard 'rate')")
     rate_headroom: int = opt(16, "committed tokens always allowed in the buffered audio, however short it is")

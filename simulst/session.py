@@ -61,6 +61,9 @@ class Session:
         self.words = 0
         self.text = ""
         self.compute_s = 0.0
+        self.updates_ms: list[float] = []  # compute of each round that ran the model
+        self.decoder_steps = 0  # sequential decoder passes (a draft verified in one pass counts once)
+        self._tail: list[int] = []  # the previous round's provisional tokens: the next round's draft
         self._finish_ms = 0.0
         self.finished = False
         self._events: deque[Event] = deque()
@@ -140,17 +143,28 @@ class Session:
         hyp = self.stream.begin(audio, self.tokens, closing, self.context) if len(audio) else None
         before = self.committed
         tail: list[int] = []
+        revising = hasattr(self.policy, "stable")
         if hyp is not None:
-            held = self._decide(hyp, closing, forced=0 if closing else self._forced(upto))
+            if self.options.draft and hasattr(hyp, "draft"):
+                hyp.draft(self._tail)
+            forced = 0 if closing else self._forced(upto)
+            if revising:
+                tail = self._retranslate(hyp, closing, forced)
+            else:
+                held = self._decide(hyp, closing, forced)
+                if (self.options.partials or hasattr(self.policy, "observe")) and not closing:
+                    tail = held + [c.token for c in self._continue(hyp, held)]
             observe = getattr(self.policy, "observe", None)
-            if (self.options.partials or observe) and not closing:
-                tail = held + self._continue(hyp, held)
             if observe and not closing:
                 observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
+            self.decoder_steps += getattr(hyp, "steps", 0)
+        self._tail = tail
         if not closing:
             self._trim(upto, heard=hyp is not None)
         compute = self.clock() - start
         self.compute_s += compute
+        if hyp is not None:
+            self.updates_ms.append(compute * 1000)
         # live-stream time: a round starts once its audio has arrived and the previous round is done
         self._finish_ms = max(self.source_ms, self._finish_ms) + compute * 1000
         stamp = dict(source_ms=self.source_ms, compute_ms=compute * 1000, elapsed_ms=self._finish_ms)
@@ -161,11 +175,24 @@ class Session:
                 self.text = stable
         self._events.extend(Guard(reason, **stamp) for reason in self._guards)
         self._guards = []
-        if tail and self.options.partials:
+        if (tail and self.options.partials) or (revising and hyp is not None and not closing):
             full = (self._base + self.stream.detokenize(self.tokens + tail)).rstrip("\ufffd")
             self._events.append(Partial(full[len(self.text) :], **stamp))
         if final:
             self._events.append(End((self._base + self.stream.detokenize(self.tokens)).strip(), **stamp))
+
+    def _retranslate(self, hyp: Hypothesis, closing: bool, forced: int) -> list[int]:
+        """Re-translation: the model's whole continuation of the committed text; the policy (a stabiliser) says
+        how much of it is committed, the rest is shown as provisional. Returns the provisional tokens."""
+        hypothesis = self._continue(hyp, [])
+        count = len(hypothesis)
+        if not closing:
+            count = min(count, max(0, self.policy.stable([c.token for c in hypothesis])))
+            while count < len(hypothesis) and hypothesis[count].aligned_frame < forced:
+                count += 1
+            if self.options.whole_words and count < len(hypothesis) and not hypothesis[count].starts_word:
+                count = _last_word_start(hypothesis[:count])
+        return self._commit(hypothesis, hyp.frames, count)
 
     def _decide(self, hyp: Hypothesis, final: bool, forced: int = 0) -> list[int]:
         """Write the tokens the policy allows, and those attending frames before ``forced`` (audio about to be
@@ -260,16 +287,16 @@ class Session:
         self._buffer = self._buffer[cut - self._offset :]
         self._offset = cut
 
-    def _continue(self, hyp: Hypothesis, held: list[int]) -> list[int]:
-        """The provisional tail: greedy continuation to the model's end (or a guard), without writing it."""
-        tail: list[int] = []
+    def _continue(self, hyp: Hypothesis, held: list[int]) -> list[Candidate]:
+        """Greedy continuation after ``held`` to the model's end (or a guard), without writing it."""
+        tail: list[Candidate] = []
         guard = self._guard()
         while len(held) + len(tail) < self.options.max_tokens:
             candidate = hyp.propose(self._banned.get(self.committed + len(held) + len(tail), ()))
-            if candidate.is_end or guard.check(held + tail + [candidate.token]):
+            if candidate.is_end or guard.check(held + [c.token for c in tail] + [candidate.token]):
                 break
             hyp.accept(candidate)
-            tail.append(candidate.token)
+            tail.append(candidate)
         return tail
 
 

@@ -138,7 +138,7 @@ def test_long_form_stream_is_resegmented_and_scored(tmp_path):
 
 
 def test_normalized_erasure_counts_words_removed_from_the_display():
-    from simulst.eval.instances import erasure
+    from simulst.eval.instances import display
     from simulst.events import Partial
 
     events = [
@@ -150,5 +150,19 @@ def test_normalized_erasure_counts_words_removed_from_the_display():
         Commit(" sat down", 4000, 0, 0),
         End("the dog sat down", 4000, 0, 0),
     ]
-    assert erasure(events) == (2, 1)
-    assert erasure([Commit(" a b", 1, 0, 0), Commit(" c", 2, 0, 0)]) == (0, 0)
+    # "the" shown at 1 s and kept; "dog" first shown at 2 s, "sat" (after "the dog") at 2 s, "down" at 3 s
+    assert display(events) == (2, 1, [1000, 2000, 2000, 3000])
+    assert display([Commit(" a b", 1, 0, 0), Commit(" c", 2, 0, 0)]) == (0, 0, [1, 1, 2])
+
+
+def test_display_delays_wait_for_the_words_before_them():
+    from simulst.eval.instances import display
+    from simulst.events import Partial
+
+    events = [
+        Partial(" a x c", 1000, 0, 0),  # "c" is shown at 1 s, but after a wrong word
+        Partial(" a b c", 2000, 0, 0),  # from here on "a b c" never changes
+        Commit(" a b c", 3000, 0, 0),
+        End("a b c", 3000, 0, 0),
+    ]
+    assert display(events) == (2, 1, [1000, 2000, 2000])

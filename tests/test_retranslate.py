@@ -1,0 +1,170 @@
+"""Re-translation: stabilisers on scripted hypotheses, the session's commits and revisions, and drafts verified
+in one decoder pass giving exactly the tokens of step-by-step greedy decoding."""
+
+import numpy as np
+import pytest
+
+from simulst.clock import StepClock
+from simulst.eval.instances import display
+from simulst.events import Commit, End, Partial
+from simulst.models.base import Candidate
+from simulst.options import SessionOptions
+from simulst.policies import Retranslate, RetranslateOptions
+from simulst.session import Session
+from tests.fake import FakeBackend
+from tests.test_session import run
+
+WORDS = [("one", 500), ("two", 1500), ("three", 2500), ("four", 3500)]
+
+
+def test_mask_k_holds_back_the_last_k_tokens():
+    stabiliser = Retranslate(RetranslateOptions(stabiliser="mask-k", k=2))
+    assert stabiliser.stable([1, 2, 3, 4, 5]) == 3
+    assert stabiliser.stable([1, 2]) == 0 and stabiliser.stable([]) == 0
+
+
+def test_agreement_commits_the_prefix_the_last_hypotheses_share():
+    stabiliser = Retranslate(RetranslateOptions(stabiliser="agreement", n=2))
+    assert stabiliser.stable([1, 2, 3]) == 0  # no earlier hypothesis yet
+    stabiliser.observe([], [1, 2, 3])
+    assert stabiliser.stable([1, 2, 4, 5]) == 2
+    stabiliser.observe([1, 2], [4, 5])  # the session committed 1 2: the history is now what follows them
+    assert stabiliser.stable([4, 6]) == 1
+    three = Retranslate(RetranslateOptions(stabiliser="agreement", n=3))
+    three.observe([], [1, 2])
+    assert three.stable([1, 2]) == 0  # n=3 needs two earlier hypotheses
+    three.observe([], [1, 3])
+    assert three.stable([1, 2]) == 1
+
+
+def test_none_commits_nothing_before_the_end():
+    assert Retranslate(RetranslateOptions(stabiliser="none")).stable([1, 2, 3]) == 0
+    with pytest.raises(ValueError):
+        Retranslate(RetranslateOptions(n=1))
+
+
+def test_mask_k_session_shows_the_hypothesis_and_commits_all_but_k():
+    backend = FakeBackend(WORDS, stop_unheard=True)  # each round's hypothesis: the words heard so far
+    events = run(backend, Retranslate(RetranslateOptions(k=1)), 4, clock=StepClock(0))
+    shown = [(e.type, e.text, e.source_ms) for e in events if isinstance(e, (Commit, Partial))]
+    assert shown == [
+        ("partial", " one", 1000),
+        ("commit", " one", 2000),
+        ("partial", " two", 2000),
+        ("commit", " two", 3000),
+        ("partial", " three", 3000),
+        ("commit", " three", 4000),
+        ("partial", " four", 4000),
+        ("commit", " four", 4000),  # end of input: everything is committed
+    ]
+    assert events[-1] == End("one two three four", 4000, 0, 4000)
+    assert display(events) == (0, 0, [1000, 2000, 3000, 4000])  # first shown one round before committed
+
+
+class Rounds:
+    """A scripted model whose round ``r`` hypothesis is ``script[r]`` (words), continuing whatever is committed."""
+
+    sample_rate, frame_ms, identity = 1000, 10.0, "rounds"
+
+    def __init__(self, script):
+        self.script, self.rounds, self.ids = script, 0, {}
+
+    def open(self, options):
+        return self
+
+    def begin(self, audio, prefix, final, context=()):
+        words = self.script[min(self.rounds, len(self.script) - 1)].split()
+        self.rounds += 1
+        tokens = [self.ids.setdefault(w, len(self.ids)) for w in words]
+        frames = len(audio) // 10
+        return ScriptedHypothesis(tokens[len(prefix) :], frames)
+
+    def detokenize(self, tokens):
+        names = {i: w for w, i in self.ids.items()}
+        return "".join(" " + names[t] for t in tokens)
+
+
+class ScriptedHypothesis:
+    def __init__(self, tokens, frames):
+        self.tokens, self.frames = tokens, frames
+
+    def propose(self, banned=()):
+        attention = np.ones(max(self.frames, 1))
+        if not self.tokens:
+            return Candidate(token=-1, starts_word=False, is_end=True, attention=attention)
+        return Candidate(token=self.tokens[0], starts_word=True, is_end=False, attention=attention)
+
+    def accept(self, candidate):
+        self.tokens = self.tokens[1:]
+
+
+def test_raw_retranslation_revises_and_counts_erasure():
+    script = ["the cat", "the dog sat", "a dog sat down", "a dog sat down"]
+    events = run(Rounds(script), Retranslate(RetranslateOptions(stabiliser="none")), 3, clock=StepClock(0))
+    partials = [(e.text, e.source_ms) for e in events if isinstance(e, Partial)]
+    assert partials == [(" the cat", 1000), (" the dog sat", 2000), (" a dog sat down", 3000)]
+    assert [e.text for e in events if isinstance(e, Commit)] == [" a dog sat down"]
+    # 1 s: "the cat"; 2 s: "cat" erased; 3 s: "the dog sat" erased (the first word changed)
+    erased, revisions, delays = display(events)
+    assert (erased, revisions) == (4, 2)
+    assert delays == [3000, 3000, 3000, 3000]
+
+
+def test_agreement_session_commits_what_two_rounds_share():
+    script = ["a b c", "a b d", "a b d e", "a b d e"]
+    events = run(Rounds(script), Retranslate(RetranslateOptions(stabiliser="agreement")), 3, clock=StepClock(0))
+    assert [(e.text, e.source_ms) for e in events if isinstance(e, Commit)] == [(" a b", 2000), (" d", 3000), (" e", 3000)]
+
+
+def tiny_whisper():
+    """A random two-layer Whisper decoder (float64) behind the attributes ``WhisperHypothesis`` reads."""
+    import torch
+    from types import SimpleNamespace
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = WhisperConfig(
+        vocab_size=64, d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=40, max_target_positions=128, num_mel_bins=8,
+        pad_token_id=59, bos_token_id=60, eos_token_id=59, decoder_start_token_id=60, attn_implementation="eager",
+    )
+    model = WhisperForConditionalGeneration(config).double().eval()
+    mask = torch.zeros(64, dtype=torch.float64)
+    mask[60:] = float("-inf")  # the prompt's tokens are never proposed
+    backend = SimpleNamespace(
+        model=model, sot=60, eot=59, no_speech=None, begin_mask=mask, mask=mask, heads=[(1, 0), (1, 1)],
+        options=SimpleNamespace(alignment="normalized"), word_start=np.arange(64) % 3 == 0,
+    )
+    encoded = torch.randn(1, 40, 32, dtype=torch.float64)
+    return backend, encoded
+
+
+def decode(backend, encoded, count, draft=()):
+    from simulst.models.whisper import WhisperHypothesis
+
+    hyp = WhisperHypothesis(backend, encoded, 40, [60, 61, 62], [])
+    hyp.draft(list(draft))
+    out = []
+    for _ in range(count):
+        candidate = hyp.propose()
+        out.append((candidate.token, candidate.aligned_frame, round(candidate.logprob, 9)))
+        hyp.accept(candidate)
+    return out, hyp.steps
+
+
+def test_a_verified_draft_gives_greedy_tokens_in_fewer_steps():
+    backend, encoded = tiny_whisper()
+    greedy, steps = decode(backend, encoded, 24)
+    assert steps == 24
+    tokens = [t for t, _, _ in greedy]
+    same, one_pass = decode(backend, encoded, 24, tokens[:20])
+    assert same == greedy and one_pass == 4  # one pass gives the first 21 tokens, 3 steps the rest
+    replaced = tokens[:6] + [(tokens[6] + 1) % 59] + tokens[7:20]  # one draft token wrong: picked up after it
+    out, steps = decode(backend, encoded, 24, replaced)
+    assert out == greedy and steps <= 6  # the pass that feeds the right token checks the rest of the draft
+    dropped = tokens[:5] + tokens[6:20]  # a token missing from the draft
+    out, steps = decode(backend, encoded, 24, dropped)
+    assert out == greedy and steps <= 6
+    wrong = [(t + 7) % 59 for t in tokens[:20]]  # a useless draft costs nothing in tokens
+    out, _ = decode(backend, encoded, 24, wrong)
+    assert out == greedy
