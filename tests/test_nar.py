@@ -1,0 +1,58 @@
+"""The non-autoregressive CTC model: best-path collapse and prefix-constrained decoding on constructed
+log-probabilities, the text vocabulary, and training end to end on a tiny set."""
+
+import numpy as np
+import pytest
+
+from simulst.models.nar import BLANK, SPACE, VOCAB, collapse, continue_prefix, decode_ids, encode_text
+
+
+def frames_of(path: str, second: dict[int, str] | None = None) -> np.ndarray:
+    """Log-probabilities whose best path is ``path`` (``_`` is the blank); ``second`` puts a runner-up symbol at
+    some frames."""
+    logits = np.full((len(path), len(VOCAB)), -8.0)
+    for t, symbol in enumerate(path):
+        logits[t, BLANK if symbol == "_" else VOCAB.index(symbol)] = 0.0
+    for t, symbol in (second or {}).items():
+        logits[t, VOCAB.index(symbol)] = -1.0
+    return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+
+
+def test_collapse_merges_repeats_and_drops_blanks():
+    best = frames_of("hh_i__  to").argmax(-1)
+    assert [(VOCAB[s], f) for s, f in collapse(best)] == [("h", 0), ("i", 3), (" ", 6), ("t", 8), ("o", 9)]
+    assert decode_ids([s for s, _ in collapse(frames_of("aa_a").argmax(-1))]) == "aa"  # a blank separates a double letter
+
+
+def test_the_committed_prefix_is_kept_and_the_rest_continues_it():
+    logprobs = frames_of("ho_ to", second={1: "i"})  # the best path says "ho", "hi" was committed earlier
+    rest = continue_prefix(logprobs, encode_text("hi"))
+    assert decode_ids([s for s, _ in rest]) == " to" and [f for _, f in rest] == [3, 4, 5]
+    assert decode_ids([s for s, _ in continue_prefix(logprobs, [])]) == "ho to"
+    # a prefix ending in the letter the next frames repeat: the repeat is the same letter, a blank makes a new one
+    assert decode_ids([s for s, _ in continue_prefix(frames_of("aa_a"), encode_text("a"))]) == "a"
+    # a prefix longer than the audio can spell continues with nothing
+    assert continue_prefix(frames_of("ab"), encode_text("abcd")) == []
+
+
+def test_text_is_lower_case_characters_of_the_vocabulary():
+    ids = encode_text("Café: naïve -- 42%\u2019s  OK!")
+    assert decode_ids(ids) == "cafe, naive -- 42's ok!"
+    assert SPACE in ids and BLANK not in ids
+
+
+@pytest.mark.model
+def test_training_runs_end_to_end_on_a_tiny_set(tmp_path, whisper_base):
+    from simulst.models.nar import NarBackend, NarOptions
+    from simulst.models.nar_train import NarTrainOptions, train_nar
+    from simulst.options import SessionOptions
+    from tests.conftest import DATA
+
+    options = NarTrainOptions(limit=2, synthetic=1, epochs=2, layers=1, width=64)
+    card = train_nar([str(DATA / "libritrans" / "libritrans.tsv")], tmp_path, options, whisper_base)
+    assert card.with_suffix(".pt").exists()
+    assert len((tmp_path / "heldout.tsv").read_text().splitlines()) == 1 + 358 // 10
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2 * (2 + 2)  # 2 rows + 2 synthetic, whole and truncated
+    backend = NarBackend(NarOptions(head=str(card)))
+    hyp = backend.open(SessionOptions(src_lang="en", task="transcribe")).begin(np.zeros(16000, np.float32), [], True)
+    assert hyp.frames == 50 and hyp.steps == 1
