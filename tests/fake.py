@@ -101,3 +101,40 @@ class FakeHypothesis:
 
 GUESS = 1000
 """Guessed tokens are ``GUESS * frames + index``: another id every round."""
+
+
+class RoundsBackend:
+    """A scripted model whose round ``r`` hypothesis is ``script[r]`` (words), continuing whatever is committed."""
+
+    frame_ms, identity = 10.0, "rounds"
+
+    def __init__(self, script, sample_rate: int = 1000):
+        self.script, self.rounds, self.ids, self.sample_rate = script, 0, {}, sample_rate
+
+    def open(self, options):
+        return self
+
+    def begin(self, audio, prefix, final, context=()):
+        words = self.script[min(self.rounds, len(self.script) - 1)].split()
+        self.rounds += 1
+        tokens = [self.ids.setdefault(w, len(self.ids)) for w in words]
+        frames = int(len(audio) * 1000 / self.sample_rate / self.frame_ms)
+        return ScriptedHypothesis(tokens[len(prefix) :], frames)
+
+    def detokenize(self, tokens):
+        names = {i: w for w, i in self.ids.items()}
+        return "".join(" " + names[t] for t in tokens)
+
+
+class ScriptedHypothesis:
+    def __init__(self, tokens, frames):
+        self.tokens, self.frames = tokens, frames
+
+    def propose(self, banned=()):
+        attention = np.ones(max(self.frames, 1))
+        if not self.tokens:
+            return Candidate(token=-1, starts_word=False, is_end=True, attention=attention)
+        return Candidate(token=self.tokens[0], starts_word=True, is_end=False, attention=attention)
+
+    def accept(self, candidate):
+        self.tokens = self.tokens[1:]

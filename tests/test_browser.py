@@ -14,8 +14,14 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
-def browse(url: str, clip: Path, until: str, screenshot: Path, timeout_ms: int, speak: bool = False) -> tuple[str, tuple[int, float]]:
-    """The committed text the page shows, and its speech counters (phrases, seconds)."""
+def shows(text: str) -> str:
+    """A page condition: the committed text includes ``text``."""
+    return f"document.getElementById('committed').textContent.includes({text!r})"
+
+
+def browse(url: str, clip: Path, until: str, screenshot: Path, timeout_ms: int, speak: bool = False, policy: str | None = None):
+    """The committed text the page shows, its speech counters (phrases, seconds) and revision counters
+    (revisions, erased words)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: apt-get install chromium (setup.sh installs it)")
     from playwright.sync_api import sync_playwright
@@ -31,15 +37,18 @@ def browse(url: str, clip: Path, until: str, screenshot: Path, timeout_ms: int, 
         page.goto(url)
         if speak:
             page.check("#speak")
+        if policy:
+            page.select_option("#policy", policy)
         page.click("#start")
-        page.wait_for_function(f"document.getElementById('committed').textContent.includes({until!r})", timeout=timeout_ms)
+        page.wait_for_function(until, timeout=timeout_ms)
         page.click("#stop")
         page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=timeout_ms)
         screenshot.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
         text, spoken = page.inner_text("#committed"), (int(page.inner_text("#spoken")), float(page.inner_text("#spokenS")))
+        revised = int(page.inner_text("#revisions")), int(page.inner_text("#erased"))
         browser.close()
-    return text, spoken
+    return text, spoken, revised
 
 
 def test_page_shows_the_translation_of_the_fake_microphone(tmp_path):
@@ -47,11 +56,28 @@ def test_page_shows_the_translation_of_the_fake_microphone(tmp_path):
     soundfile.write(clip, np.zeros(16000 * 5), 16000, subtype="PCM_16")
     running = Running(FakeBackend(WORDS, sample_rate=16000))
     try:
-        text, spoken = browse(running.url.replace("ws://", "http://"), clip, "Leute.", ARTIFACTS / "browser-fake.png", 30000)
+        text, spoken, _ = browse(running.url.replace("ws://", "http://"), clip, shows("Leute."), ARTIFACTS / "browser-fake.png", 30000)
     finally:
         running.stop()
     assert text.strip() == TEXT and spoken == (0, 0.0)
     assert (ARTIFACTS / "browser-fake.png").stat().st_size > 10000
+
+
+def test_page_redraws_a_re_translation_and_counts_its_revisions(tmp_path):
+    from tests.fake import RoundsBackend
+
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, np.zeros(16000 * 5), 16000, subtype="PCM_16")
+    # each round re-translates; the second and third take words back (mask-k 4 commits nothing before the end)
+    running = Running(RoundsBackend(["the cat", "the dog sat", "a dog sat down"], sample_rate=16000))
+    try:
+        url = running.url.replace("ws://", "http://")
+        until = "document.getElementById('partial').textContent.includes('down')"
+        text, _, revised = browse(url, clip, until, ARTIFACTS / "browser-retranslate.png", 30000, policy="retranslate")
+    finally:
+        running.stop()
+    assert text.strip() == "a dog sat down"
+    assert revised == (2, 4)  # "cat" taken back, then "the dog sat"
 
 
 @pytest.mark.model
@@ -63,7 +89,7 @@ def test_page_translates_a_german_clip(whisper_base, tmp_path):
     soundfile.write(clip, load_audio(dev_clip("de-000")), 16000, subtype="PCM_16")
     running = Running(whisper_base)
     try:
-        text, spoken = browse(running.url.replace("ws://", "http://"), clip, "Hong Kong", ARTIFACTS / "browser-de.png", 120000, speak=True)
+        text, spoken, _ = browse(running.url.replace("ws://", "http://"), clip, shows("Hong Kong"), ARTIFACTS / "browser-de.png", 120000, speak=True)
     finally:
         running.stop()
     assert "Hong Kong" in text

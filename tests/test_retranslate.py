@@ -7,11 +7,10 @@ import pytest
 from simulst.clock import StepClock
 from simulst.eval.instances import display
 from simulst.events import Commit, End, Partial
-from simulst.models.base import Candidate
 from simulst.options import SessionOptions
 from simulst.policies import Retranslate, RetranslateOptions
 from simulst.session import Session
-from tests.fake import FakeBackend
+from tests.fake import FakeBackend, RoundsBackend
 from tests.test_session import run
 
 WORDS = [("one", 500), ("two", 1500), ("three", 2500), ("four", 3500)]
@@ -61,46 +60,9 @@ def test_mask_k_session_shows_the_hypothesis_and_commits_all_but_k():
     assert display(events) == (0, 0, [1000, 2000, 3000, 4000])  # first shown one round before committed
 
 
-class Rounds:
-    """A scripted model whose round ``r`` hypothesis is ``script[r]`` (words), continuing whatever is committed."""
-
-    sample_rate, frame_ms, identity = 1000, 10.0, "rounds"
-
-    def __init__(self, script):
-        self.script, self.rounds, self.ids = script, 0, {}
-
-    def open(self, options):
-        return self
-
-    def begin(self, audio, prefix, final, context=()):
-        words = self.script[min(self.rounds, len(self.script) - 1)].split()
-        self.rounds += 1
-        tokens = [self.ids.setdefault(w, len(self.ids)) for w in words]
-        frames = len(audio) // 10
-        return ScriptedHypothesis(tokens[len(prefix) :], frames)
-
-    def detokenize(self, tokens):
-        names = {i: w for w, i in self.ids.items()}
-        return "".join(" " + names[t] for t in tokens)
-
-
-class ScriptedHypothesis:
-    def __init__(self, tokens, frames):
-        self.tokens, self.frames = tokens, frames
-
-    def propose(self, banned=()):
-        attention = np.ones(max(self.frames, 1))
-        if not self.tokens:
-            return Candidate(token=-1, starts_word=False, is_end=True, attention=attention)
-        return Candidate(token=self.tokens[0], starts_word=True, is_end=False, attention=attention)
-
-    def accept(self, candidate):
-        self.tokens = self.tokens[1:]
-
-
 def test_raw_retranslation_revises_and_counts_erasure():
     script = ["the cat", "the dog sat", "a dog sat down", "a dog sat down"]
-    events = run(Rounds(script), Retranslate(RetranslateOptions(stabiliser="none")), 3, clock=StepClock(0))
+    events = run(RoundsBackend(script), Retranslate(RetranslateOptions(stabiliser="none")), 3, clock=StepClock(0))
     partials = [(e.text, e.source_ms) for e in events if isinstance(e, Partial)]
     assert partials == [(" the cat", 1000), (" the dog sat", 2000), (" a dog sat down", 3000)]
     assert [e.text for e in events if isinstance(e, Commit)] == [" a dog sat down"]
@@ -112,7 +74,7 @@ def test_raw_retranslation_revises_and_counts_erasure():
 
 def test_agreement_session_commits_what_two_rounds_share():
     script = ["a b c", "a b d", "a b d e", "a b d e"]
-    events = run(Rounds(script), Retranslate(RetranslateOptions(stabiliser="agreement")), 3, clock=StepClock(0))
+    events = run(RoundsBackend(script), Retranslate(RetranslateOptions(stabiliser="agreement")), 3, clock=StepClock(0))
     assert [(e.text, e.source_ms) for e in events if isinstance(e, Commit)] == [(" a b", 2000), (" d", 3000), (" e", 3000)]
 
 
