@@ -92,6 +92,7 @@ def evaluate(
                 compute_ms=session.compute_s * 1000,
                 updates_ms=[round(ms, 1) for ms in getattr(session, "updates_ms", [])],
                 decoder_steps=getattr(session, "decoder_steps", 0),
+                encode_ms=round(getattr(session, "encode_ms", 0.0), 1),
                 **_segments(row, row_options.task),
                 **extra,
             )

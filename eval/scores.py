@@ -90,6 +90,7 @@ def group_scores(instances: list[dict]) -> dict[str, float]:
         result["UpdateMs"] = float(np.mean(updates))
         result["UpdateMs_p95"] = float(np.percentile(updates, 95))
         result["DecoderSteps"] = sum(i.get("decoder_steps", 0) for i in instances) / len(updates)
+        result["EncodeMs"] = sum(i.get("encode_ms", 0.0) for i in instances) / len(updates)
     result.update(stream_metrics)
     result.update(speech_metrics(instances))
     result["Instances"] = len(instances)
@@ -119,7 +120,7 @@ def write_scores(directory: str | Path, scores: dict, computation_aware: bool) -
 
 def format_scores(scores: dict) -> str:
     """A table: one row per direction and one for all, the main metrics as columns."""
-    names = ["BLEU", "chrF", "WER", "LAAL", "LAAL_CA", "YAAL", "AL", "AL_CA", "DAL", "ATD", "StreamLAAL", "StreamLAAL_CA", "LongYAAL", "DisplayLAAL", "NE", "Revisions", "UpdateMs", "UpdateMs_p95", "DecoderSteps", "RTF", "Instances"]
+    names = ["BLEU", "chrF", "WER", "LAAL", "LAAL_CA", "YAAL", "AL", "AL_CA", "DAL", "ATD", "StreamLAAL", "StreamLAAL_CA", "LongYAAL", "DisplayLAAL", "NE", "Revisions", "UpdateMs", "UpdateMs_p95", "EncodeMs", "DecoderSteps", "RTF", "Instances"]
     rows = [("all", scores["overall"])] + list(scores["by_direction"].items())
     names = [n for n in names if any(n in r for _, r in rows)]
     lines = ["\t".join(["direction"] + names)]

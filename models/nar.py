@@ -14,6 +14,7 @@ Trained by ``simulst train-nar`` (``simulst.models.nar_train``); heads shipped w
 from __future__ import annotations
 
 import json
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,14 +162,16 @@ class NarBackend:
             raise OptionError(f"the NAR head {Path(self.options.head).stem} transcribes English only (asked {source}->{target}): use --task transcribe --src-lang en, or the whisper backend")
         return NarStream(self)
 
-    def logprobs(self, audio: np.ndarray) -> np.ndarray:
-        """Per-frame character log-probabilities over the frames that hold ``audio``."""
+    def logprobs(self, audio: np.ndarray) -> tuple[np.ndarray, float]:
+        """Per-frame character log-probabilities over the frames that hold ``audio``, and the encoder's ms."""
         import torch
 
+        started = time.perf_counter()
         encoded = self.encoder.encode(audio[-30 * self.sample_rate :])
+        encode_ms = (time.perf_counter() - started) * 1000
         frames = min(encoded.shape[1], -(-len(audio) // round(self.frame_ms * self.sample_rate / 1000)))
         with torch.inference_mode():
-            return self.net(encoded[:, :frames])[0].numpy()
+            return self.net(encoded[:, :frames])[0].numpy(), encode_ms
 
 
 class NarStream:
@@ -178,7 +181,10 @@ class NarStream:
     def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool, context: Sequence[int] = ()) -> NarHypothesis | None:
         if len(audio) == 0:
             return None
-        return NarHypothesis(self.backend.logprobs(audio), list(prefix))
+        logprobs, encode_ms = self.backend.logprobs(audio)
+        hyp = NarHypothesis(logprobs, list(prefix))
+        hyp.encode_ms = encode_ms
+        return hyp
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         return decode_ids(tokens)
@@ -192,8 +198,8 @@ class NarHypothesis:
         self._logprobs = logprobs
         self._rest = continue_prefix(logprobs, prefix)
         self._at = 0
-        self._first = not prefix
         self.steps = 1
+        self.encode_ms = 0.0
 
     def propose(self, banned: Collection[int] = ()) -> Candidate:
         if self._at >= len(self._rest) or self._rest[self._at][0] in banned:

@@ -8,6 +8,7 @@ committed prefix, then proposes greedy tokens, reusing its key/value cache withi
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Collection, Literal, Sequence
 
@@ -217,11 +218,14 @@ class WhisperStream:
             return None
         if b.multilingual and self.language is None and not final and len(audio) < b.options.detect_ms * SAMPLE_RATE / 1000:
             return None
+        started = time.perf_counter()
         encoded = b.encode(audio)
+        encode_ms = (time.perf_counter() - started) * 1000
         if b.multilingual and self.language is None:
             self.language = b.detect_language(encoded)
         frames = min(encoded.shape[1], -(-len(audio) // (2 * HOP)))
         hyp = WhisperHypothesis(b, encoded, frames, self.prompt(list(context)), list(prefix))
+        hyp.encode_ms = encode_ms
         if not prefix and b.no_speech is not None and hyp.no_speech_prob() > b.options.no_speech_threshold:
             return None
         return hyp
@@ -255,6 +259,7 @@ class WhisperHypothesis:
         self._source: list[int] = []  # the draft
         self._next = 0  # the draft token the output is expected to match next
         self.steps = 0
+        self.encode_ms = 0.0  # the encoder's share of the round
 
     def no_speech_prob(self) -> float:
         """Whisper's probability that the audio holds no speech (read at the start-of-transcript position)."""

@@ -63,6 +63,7 @@ class Session:
         self.compute_s = 0.0
         self.updates_ms: list[float] = []  # compute of each round that ran the model
         self.decoder_steps = 0  # sequential decoder passes (a draft verified in one pass counts once)
+        self.encode_ms = 0.0  # the encoder's share of the compute, where the backend reports it
         self._tail: list[int] = []  # the previous round's provisional tokens: the next round's draft
         self._finish_ms = 0.0
         self.finished = False
@@ -158,6 +159,7 @@ class Session:
             if observe and not closing:
                 observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
             self.decoder_steps += getattr(hyp, "steps", 0)
+            self.encode_ms += getattr(hyp, "encode_ms", 0.0)
         self._tail = tail
         if not closing:
             self._trim(upto, heard=hyp is not None)

@@ -130,3 +130,24 @@ def test_a_verified_draft_gives_greedy_tokens_in_fewer_steps():
     wrong = [(t + 7) % 59 for t in tokens[:20]]  # a useless draft costs nothing in tokens
     out, _ = decode(backend, encoded, 24, wrong)
     assert out == greedy
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("clip, stabiliser, ratio", [("de-000", "none", 2.0), ("es-001", "mask-k", 1.2)])
+def test_whisper_retranslation_with_drafts_is_token_identical_in_fewer_steps(whisper_base, clip, stabiliser, ratio):
+    """Raw re-translation decodes the whole segment again each round: the draft covers most of it. With mask-k
+    the committed prefix is not decoded again and the new audio's tokens need their own steps."""
+    from simulst.streaming.audio import load_audio
+    from tests.conftest import dev_clip
+
+    audio = load_audio(dev_clip(clip))
+    runs = {}
+    for draft in (False, True):
+        options = SessionOptions(src_lang=clip[:2], draft=draft)
+        session = Session(whisper_base, Retranslate(RetranslateOptions(stabiliser=stabiliser)), options, StepClock(0))
+        session.feed_audio(audio)
+        session.feed_eof()
+        runs[draft] = [(e.type, e.text, e.source_ms) for e in session.events()], session.decoder_steps
+    assert runs[True][0] == runs[False][0]
+    assert any(kind == "partial" for kind, _, _ in runs[True][0]) and runs[True][0][-1][0] == "final"
+    assert runs[True][1] * ratio <= runs[False][1], (runs[True][1], runs[False][1])
