@@ -146,7 +146,7 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     rows = rows[: ns.limit] if ns.limit else rows
     if not rows:
         raise SimulstError("no rows to evaluate (check --directions and --limit)")
-    points = _sweep_points(ns) if ns.sweep else [(ns, ns.output)]
+    points = _sweep_points(ns) if ns.sweep else _compare_points(ns) if ns.compare else [(ns, ns.output)]
     if ns.speech:
         from simulst.streaming.speech import SpeakingSession, SpeechOptions, speaker_for
 
@@ -158,7 +158,8 @@ def cmd_eval(ns: argparse.Namespace) -> int:
                 return SpeakingSession(make(options), speaker_for(target, speech_options), speech_options)
 
             return make_speaking
-    summary = ["point\tBLEU\tLAAL\tLAAL_CA\tAL\tRTF"]
+    metrics = SUMMARY + (COMPARED if ns.compare else [])
+    summary = ["\t".join(["point", *metrics])]
     for point_ns, output in points:
         backend, make_session, options = _build(point_ns)
         if ns.speech:
@@ -167,11 +168,33 @@ def cmd_eval(ns: argparse.Namespace) -> int:
         print(format_scores(scores))
         print(f"wrote {output}/instances.log, scores.tsv, scores.json", file=sys.stderr)
         o = scores["overall"]
-        summary.append("\t".join([Path(output).name] + [f"{o.get(m, float('nan')):.3f}" for m in ("BLEU", "LAAL", "LAAL_CA", "AL", "RTF")]))
-    if ns.sweep:
-        (Path(ns.output) / "sweep.tsv").write_text("\n".join(summary) + "\n")
+        summary.append("\t".join([Path(output).name] + [f"{o.get(m, float('nan')):.3f}" for m in metrics]))
+    if ns.sweep or ns.compare:
+        (Path(ns.output) / ("sweep.tsv" if ns.sweep else "compare.tsv")).write_text("\n".join(summary) + "\n")
         print("\n".join(summary))
     return 0
+
+
+SUMMARY = ["BLEU", "LAAL", "LAAL_CA", "AL", "RTF"]
+COMPARED = ["WER", "DisplayLAAL", "NE", "Revisions", "UpdateMs", "UpdateMs_p95", "EncodeMs", "DecoderSteps"]
+
+
+def _compare_points(ns: argparse.Namespace) -> list[tuple[argparse.Namespace, str]]:
+    """One namespace per ``--compare NAME=FLAGS``: the command line with FLAGS parsed on top of it."""
+    import shlex
+
+    points = []
+    for spec in ns.compare:
+        name, sep, flags = spec.partition("=")
+        if not sep or not name or "/" in name:
+            raise SimulstError(f"--compare takes NAME=FLAGS (e.g. aa='--policy alignatt'), not {spec!r}")
+        point = argparse.Namespace(**vars(ns))
+        try:
+            ns.parser.parse_args(["--output", ns.output, *shlex.split(flags)], namespace=point)
+        except SystemExit:
+            raise SimulstError(f"--compare {name}: cannot parse {flags!r}") from None
+        points.append((point, str(Path(ns.output) / name)))
+    return points
 
 
 def _sweep_points(ns: argparse.Namespace) -> list[tuple[argparse.Namespace, str]]:
@@ -430,6 +453,14 @@ def parser() -> argparse.ArgumentParser:
         "--sweep",
         help="KEY=V1,V2,...: one run per value, in OUTPUT/KEY=V, plus OUTPUT/sweep.tsv; KEY is any option's name, "
         "policy options as POLICY.FIELD (e.g. alignatt.threshold_ms=200,400,800 or chunk_ms=500,1000)",
+    )
+    ev.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="NAME=FLAGS",
+        help="one run per system, in OUTPUT/NAME, plus OUTPUT/compare.tsv; FLAGS are this command's flags that "
+        "differ from the rest of the command line, e.g. aa='--policy alignatt' rt='--policy retranslate --no-draft' "
+        "nar='--policy retranslate --backend nar'",
     )
     _model_options(ev)
     from simulst.streaming.speech import SpeechOptions

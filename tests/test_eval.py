@@ -102,6 +102,23 @@ def test_sweep_and_plot(data, tmp_path, monkeypatch, capsys):
     assert "--sweep takes KEY=V1,V2" in capsys.readouterr().err
 
 
+def test_compare_runs_each_system_and_tabulates_them(data, tmp_path, monkeypatch, capsys):
+    from simulst import build
+
+    monkeypatch.setattr(build, "backend", lambda *a, **k: EnglishOnly(WORDS, sample_rate=16000))
+    out = tmp_path / "compare"
+    systems = ["wk=--policy waitk", "rt=--policy retranslate --retranslate-k 1", "raw=--policy retranslate --retranslate-stabiliser none"]
+    assert main(["eval", "--data", str(data), "--output", str(out), "--directions", "de-en", "--compare", *systems]) == 0
+    header, *rows = (out / "compare.tsv").read_text().splitlines()
+    assert header.split("\t")[:2] == ["point", "BLEU"] and {"NE", "DisplayLAAL", "UpdateMs_p95", "DecoderSteps"} <= set(header.split("\t"))
+    assert [r.split("\t")[0] for r in rows] == ["wk", "rt", "raw"]
+    scores = {name: json.loads((out / name / "scores.json").read_text())["overall"] for name in ("wk", "rt", "raw")}
+    assert scores["raw"]["LAAL"] >= scores["rt"]["LAAL"]  # raw re-translation commits only at the end
+    assert scores["raw"]["DisplayLAAL"] < scores["raw"]["LAAL"]  # ... but shows words before that
+    assert main(["eval", "--data", str(data), "--output", str(out), "--compare", "broken"]) == 2
+    assert "--compare takes NAME=FLAGS" in capsys.readouterr().err
+
+
 def test_eval_reads_several_data_files_in_order(data, tmp_path, monkeypatch):
     from simulst import build
 
