@@ -31,11 +31,12 @@ class NarTrainOptions:
     synthetic: int = opt(300, "synthetic English utterances per synthesizer (Piper and espeak-ng)")
     holdout_every: int = opt(10, "every Nth English row of the data is left out of training (OUTPUT/heldout.tsv)")
     seed: int = opt(0, "seed of the text draw, the truncations, the validation split and the initialization")
-    epochs: int = opt(30, "passes over the cached utterances")
+    epochs: int = opt(20, "passes over the cached utterances")
     batch: int = opt(16, "utterances per step")
     lr: float = opt(1e-3, "peak learning rate (AdamW, linear warm-up, cosine decay)")
-    width: int = opt(256, "width of the head's transformer layers")
-    layers: int = opt(3, "transformer layers of the head")
+    width: int = opt(192, "width of the head's transformer layers")
+    layers: int = opt(2, "transformer layers of the head")
+    stack: int = opt(2, "encoder frames (20 ms) stacked into one CTC step")
     max_s: float = opt(25.0, "leave out utterances longer than this (seconds)")
     limit: int | None = opt(None, "only the first N rows of the data and N synthetic utterances (a quick run)")
 
@@ -113,8 +114,9 @@ def split_rows(rows, every: int):
     return [r for r in english if r not in held], held
 
 
-def load_cache(paths: list[Path]) -> list[tuple[np.ndarray, list[int]]]:
-    """``(states, character ids)`` of each cached utterance that CTC can spell (non-empty, enough frames)."""
+def load_cache(paths: list[Path], stack: int = 1) -> list[tuple[np.ndarray, list[int]]]:
+    """``(states, character ids)`` of each cached utterance that CTC can spell in steps of ``stack`` frames
+    (non-empty, enough steps)."""
     from simulst.models.nar import encode_text
 
     items = []
@@ -122,7 +124,7 @@ def load_cache(paths: list[Path]) -> list[tuple[np.ndarray, list[int]]]:
         with np.load(path) as npz:
             states, ids = npz["states"], encode_text(str(npz["text"]))
         repeats = sum(a == b for a, b in zip(ids, ids[1:]))
-        if ids and len(ids) + repeats <= len(states):
+        if ids and len(ids) + repeats <= len(states) // stack:
             items.append((states, ids))
     return items
 
@@ -170,7 +172,7 @@ def train_ctc(items, options: NarTrainOptions, progress=None):
     order = rng.permutation(len(items))
     held = max(1, len(items) // 20) if len(items) > 1 else 0
     valid, train = [items[i] for i in order[:held]], [items[i] for i in order[held:]]
-    net = head_net(items[0][0].shape[1], options.width, options.layers)
+    net = head_net(items[0][0].shape[1], options.width, options.layers, options.stack)
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=1e-2)
     steps = options.epochs * math.ceil(len(train) / options.batch)
     warmup = min(300, steps // 10 + 1)
@@ -187,7 +189,7 @@ def train_ctc(items, options: NarTrainOptions, progress=None):
         for group in batches:
             states, padding, lengths, targets, target_lengths = _batch([train[i] for i in group], True, rng)
             logprobs = net(states, padding)
-            loss = ctc(logprobs.transpose(0, 1), targets, lengths, target_lengths)
+            loss = ctc(logprobs.transpose(0, 1), targets, -(-lengths // options.stack), target_lengths)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -249,7 +251,7 @@ def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, bac
         if not usable:
             raise SimulstError("no training rows: give English rows (src_lang en) of at most --max-s seconds")
         paths = cache_utterances(backend, usable, output / "cache", options.seed, bar("encoder states + targets (frozen model)"))
-        items = load_cache(paths)
+        items = load_cache(paths, options.stack)
         if not items:
             raise SimulstError("the frozen model transcribed nothing CTC can spell in the training rows")
         train_bar = bar("training")
@@ -262,6 +264,7 @@ def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, bac
         "dim": int(items[0][0].shape[1]),
         "width": options.width,
         "layers": options.layers,
+        "stack": options.stack,
         "vocab": "".join(VOCAB[1:]),
         "task": "transcribe en",
         "target": "the frozen model's own transcripts (sequence-level distillation), lower-cased characters",

@@ -48,7 +48,7 @@ def test_training_runs_end_to_end_on_a_tiny_set(tmp_path, whisper_base):
     from simulst.options import SessionOptions
     from tests.conftest import DATA
 
-    options = NarTrainOptions(limit=2, synthetic=1, epochs=2, layers=1, width=64)
+    options = NarTrainOptions(limit=2, synthetic=1, epochs=2, layers=1, width=32)
     card = train_nar([str(DATA / "libritrans" / "libritrans.tsv")], tmp_path, options, whisper_base)
     assert card.with_suffix(".pt").exists()
     assert len((tmp_path / "heldout.tsv").read_text().splitlines()) == 1 + 358 // 10
