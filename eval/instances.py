@@ -29,7 +29,8 @@ def word_delays(events: Iterable[Event]) -> tuple[list[str], list[float], list[f
 def display(events: Iterable[Event]) -> tuple[int, int, list[float]]:
     """``(erased words, revisions, display delays)`` of the displayed text: after each decision round (events
     with one ``source_ms``), the display is the committed text plus that round's partial. A revision is a round
-    that removes displayed words; normalized erasure is erased words over final words. A final word's display
+    that removes displayed words (a last word that only grows, as when a comma is attached, removes nothing);
+    normalized erasure is erased words over final words. A final word's display
     delay is the round from which it was shown, with everything before it, as it ends up (first appearance)."""
     committed, shown, since, erased, revisions = "", [], [], 0, 0
     rounds: dict[float, list[Event]] = {}
@@ -45,7 +46,8 @@ def display(events: Iterable[Event]) -> tuple[int, int, list[float]]:
                 partial = event.text
         new = (committed + partial).split()
         keep = next((i for i, (a, b) in enumerate(zip(shown, new)) if a != b), min(len(shown), len(new)))
-        if len(shown) > keep:
+        extended = keep == len(shown) - 1 < len(new) and new[keep].startswith(shown[keep])  # "word" -> "word,"
+        if len(shown) > keep and not extended:
             erased += len(shown) - keep
             revisions += 1
         shown, since = new, since[:keep] + [source_ms] * (len(new) - keep)

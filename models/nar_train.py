@@ -96,10 +96,11 @@ def cache_utterances(backend, rows, cache_dir: Path, seed: int, progress=None) -
     rng = random.Random(seed)
     paths = []
     for done, row in enumerate(rows):
-        audio = load_audio(row.audio, backend.sample_rate)
+        audio = None
         for cut in (1.0, round(rng.uniform(0.4, 0.9), 3)):
             path = cache_dir / f"{cache_key(backend, f'{row.id}:{row.audio}', cut)}.npz"
             if not path.exists():
+                audio = load_audio(row.audio, backend.sample_rate) if audio is None else audio
                 np.savez(path, **utterance_cache(backend, audio[: int(len(audio) * cut)]))
             paths.append(path)
         if progress:

@@ -170,6 +170,7 @@ def test_normalized_erasure_counts_words_removed_from_the_display():
     # "the" shown at 1 s and kept; "dog" first shown at 2 s, "sat" (after "the dog") at 2 s, "down" at 3 s
     assert display(events) == (2, 1, [1000, 2000, 2000, 3000])
     assert display([Commit(" a b", 1, 0, 0), Commit(" c", 2, 0, 0)]) == (0, 0, [1, 1, 2])
+    assert display([Commit(" a b", 1, 0, 0), Commit(",", 2, 0, 0)]) == (0, 0, [1, 2])  # "b" -> "b,": nothing erased
 
 
 def test_display_delays_wait_for_the_words_before_them():
