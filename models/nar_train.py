@@ -222,9 +222,9 @@ def save_head(net, card: dict, path: Path) -> Path:
 def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, backend, console=None) -> Path:
     """The whole recipe: held-out split, synthetic speech, cached encoder states and targets, training."""
     import soundfile
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from simulst.errors import SimulstError
+    from simulst.progress import recipe_bars
     from simulst.eval.data import COLUMNS, read_tsv
     from simulst.models.nar import FORMAT, VOCAB
 
@@ -237,14 +237,8 @@ def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, bac
         f.write("\t".join(COLUMNS) + "\n")
         for r in held:
             f.write("\t".join([r.id, str(Path(r.audio).resolve()), f"{soundfile.info(str(r.audio)).duration:.2f}", "en", r.tgt_lang or "", r.source, r.reference]) + "\n")
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}")]
     started = time.perf_counter()
-    with Progress(*columns, console=console, transient=False) as bars:
-
-        def bar(name: str):
-            task = bars.add_task(name, total=None, note="")
-            return lambda done, total, note: bars.update(task, completed=done, total=total, note=str(note)[:40])
-
+    with recipe_bars(console) as bar:
         count = min(options.synthetic, options.limit) if options.limit else options.synthetic
         texts = training_texts(train, count, options.seed) if count else []
         synthetic = synthetic_rows(texts, output / "synthetic", options.seed, bar("synthetic speech")) if texts else []

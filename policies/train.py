@@ -170,9 +170,9 @@ def row_options(row):
 def train_policy(kind: str, data: list[str], output: str | Path, options: TrainOptions, backend, console=None) -> Path:
     """The whole recipe: synthetic speech, cached features, training; returns the head's card path."""
     import soundfile
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from simulst.errors import SimulstError
+    from simulst.progress import recipe_bars
     from simulst.eval.data import read_tsv
     from simulst.models.teacher import cache_features
     from simulst.synth import synthesize, training_texts
@@ -180,14 +180,8 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
     output = Path(output)
     rows = [r for path in data for r in read_tsv(path)]
     rows = rows[: options.limit] if options.limit else rows
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[note]}")]
     started = time.perf_counter()
-    with Progress(*columns, console=console, transient=False) as bars:
-
-        def bar(name: str):
-            task = bars.add_task(name, total=None, note="")
-            return lambda done, total, note: bars.update(task, completed=done, total=total, note=str(note)[:40])
-
+    with recipe_bars(console) as bar:
         synthetic = []
         if options.synthetic:
             texts = training_texts(rows, options.synthetic, options.seed)

@@ -58,13 +58,15 @@ def test_training_runs_end_to_end_on_a_tiny_set(tmp_path, whisper_base):
     assert hyp.frames == 50 and hyp.steps == 1
 
 
-def test_the_nar_backend_refuses_what_its_head_cannot_do(model_cache):
+def test_a_missing_or_foreign_head_is_refused(tmp_path):
     from simulst.errors import OptionError
-    from simulst.models.nar import NarBackend, NarOptions
-    from simulst.options import SessionOptions
+    from simulst.models.nar import NarBackend, NarOptions, load_head
 
     with pytest.raises(OptionError, match="no NAR head"):
         NarBackend(NarOptions(head="no-such-head"))
+    (tmp_path / "other.json").write_text('{"format": "something-else"}')
+    with pytest.raises(OptionError, match="not a ctc-chars-v1 head"):
+        load_head(str(tmp_path / "other.json"))
 
 
 @pytest.mark.model
