@@ -290,8 +290,9 @@ class WhisperHypothesis:
             self.cache.crop(keep)
             self._rows = None if self._rows is None else self._rows[:, :keep]
             self._drafted = []
-            ahead = self._source[self._next + 1 : self._next + 4]  # a dropped draft token, or one replaced
-            self._next += 1 + (ahead.index(candidate.token) + 1 if candidate.token in ahead else 0)
+        if self._next < len(self._source):  # where the output stands in the draft: past this token, a dropped one
+            ahead = self._source[self._next : self._next + 4]  # before it, or one it replaced
+            self._next += ahead.index(candidate.token) + 1 if candidate.token in ahead else 1
         self._feed, self._candidate = [candidate.token], None
 
     def draft(self, tokens: Sequence[int]) -> None:

@@ -149,13 +149,13 @@ class Session:
             if self.options.draft and hasattr(hyp, "draft"):
                 hyp.draft(self._tail)
             forced = 0 if closing else self._forced(upto)
+            observe = getattr(self.policy, "observe", None)
             if revising:
                 tail = self._retranslate(hyp, closing, forced)
             else:
                 held = self._decide(hyp, closing, forced)
-                if (self.options.partials or hasattr(self.policy, "observe")) and not closing:
+                if (self.options.partials or observe) and not closing:
                     tail = held + [c.token for c in self._continue(hyp, held)]
-            observe = getattr(self.policy, "observe", None)
             if observe and not closing:
                 observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
             self.decoder_steps += getattr(hyp, "steps", 0)
