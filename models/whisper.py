@@ -15,7 +15,9 @@ from typing import Collection, Literal, Sequence
 import numpy as np
 
 from simulst.errors import OptionError
+from simulst.models import batching
 from simulst.models.base import Candidate
+from simulst.models.whisper_decoder import DecoderCache, Step, decode
 from simulst.options import SessionOptions, opt
 
 SAMPLE_RATE = 16000
@@ -137,17 +139,38 @@ class WhisperBackend:
         return ((mel + 4.0) / 4.0)[None]
 
     def encode(self, audio: np.ndarray):
-        """Encoder states for ``audio`` (at most 30 s), without Whisper's fixed 3000-frame check."""
+        """Encoder states for ``audio`` (at most 30 s), without Whisper's fixed 3000-frame check; batched with other
+        sessions' when this thread is routed to a batcher (models/batching.py)."""
+        return batching.run(self.encode_batch, audio)
+
+    def encode_batch(self, audios: Sequence[np.ndarray]) -> list:
+        """Encoder states of several buffers in one pass: the shorter ones right-padded, their padding masked out
+        of the self-attention (and zeroed between the convolutions, where the unpadded pass has zeros too)."""
         import torch
 
         encoder = self.model.model.encoder
+        mels = [self.log_mel(audio) for audio in audios]
+        lengths = [m.shape[-1] for m in mels]
+        longest = max(lengths)
+        frames = [-(-n // 2) for n in lengths]
         with torch.inference_mode():
-            x = torch.nn.functional.gelu(encoder.conv1(self.log_mel(audio)))
+            x = torch.cat([torch.nn.functional.pad(m, (0, longest - m.shape[-1])) for m in mels])
+            x = torch.nn.functional.gelu(encoder.conv1(x))
+            mask = None
+            if len(set(lengths)) > 1:
+                x = x * (torch.arange(longest).view(1, 1, -1) < torch.tensor(lengths).view(-1, 1, 1))
+                mask = (torch.arange(-(-longest // 2)).view(1, -1) < torch.tensor(frames).view(-1, 1))[:, None, None]
             x = torch.nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
             x = x + encoder.embed_positions.weight[: x.shape[1]]
             for layer in encoder.layers:
-                x = _encoder_layer(layer, x)
-            return encoder.layer_norm(x)
+                x = _encoder_layer(layer, x, mask)
+            x = encoder.layer_norm(x)
+        return [x[i : i + 1, : frames[i]] for i in range(len(audios))]
+
+    def decode_steps(self, steps: list[Step]) -> list[Step]:
+        """One decoder pass for several hypotheses (models/whisper_decoder.py)."""
+        decode(self.model, steps, self.heads)
+        return steps
 
     def detect_language(self, encoded) -> str:
         import torch
@@ -160,9 +183,10 @@ class WhisperBackend:
         return codes[int(torch.argmax(logits[ids]))]
 
 
-def _encoder_layer(layer, x):
+def _encoder_layer(layer, x, mask=None):
     """A Whisper encoder layer with fused attention (no frames x frames weights are materialized: they are not
-    needed, and their size changing every round would fragment the heap of a long-running process)."""
+    needed, and their size changing every round would fragment the heap of a long-running process); ``mask``
+    (batch x 1 x 1 x frames, True where a frame is audio) keeps padded frames out of the attention."""
     import torch
 
     attn, (batch, length, dim) = layer.self_attn, x.shape
@@ -171,7 +195,7 @@ def _encoder_layer(layer, x):
         return t.view(batch, length, attn.num_heads, -1).transpose(1, 2)
 
     h = layer.self_attn_layer_norm(x)
-    out = torch.nn.functional.scaled_dot_product_attention(heads(attn.q_proj(h)), heads(attn.k_proj(h)), heads(attn.v_proj(h)))
+    out = torch.nn.functional.scaled_dot_product_attention(heads(attn.q_proj(h)), heads(attn.k_proj(h)), heads(attn.v_proj(h)), attn_mask=mask)
     x = x + attn.out_proj(out.transpose(1, 2).reshape(batch, length, dim))
     return x + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(x))))
 
@@ -245,10 +269,8 @@ class WhisperHypothesis:
     """
 
     def __init__(self, backend: WhisperBackend, encoded, frames: int, prompt: list[int], prefix: list[int]) -> None:
-        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
-
         self.backend, self.encoded, self.frames = backend, encoded, frames
-        self.cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        self.cache = DecoderCache(encoded)
         self._feed = prompt + prefix
         self._sot_at = prompt.index(backend.sot)
         self._first = not prefix
@@ -286,7 +308,7 @@ class WhisperHypothesis:
             self._next += 1
             return
         if self._drafted:  # the draft went wrong here: forget its positions, pick it up again after this token
-            keep = self.cache.get_seq_length() - len(self._drafted)
+            keep = self.cache.length - len(self._drafted)
             self.cache.crop(keep)
             self._rows = None if self._rows is None else self._rows[:, :keep]
             self._drafted = []
@@ -317,23 +339,20 @@ class WhisperHypothesis:
         b = self.backend
         ids = self._feed + draft
         predicted = list(range(len(ids) - len(draft) - 1 if self._feed else 0, len(ids)))
+        sot = self._no_speech is None and b.no_speech is not None
+        step = batching.run(b.decode_steps, Step(ids, self.cache, ([self._sot_at] if sot else []) + predicted))
+        self.steps += 1
+        logits = step.logits
         with torch.inference_mode():
-            out = b.model.model.decoder(
-                input_ids=torch.tensor([ids]),
-                encoder_hidden_states=self.encoded,
-                past_key_values=self.cache,
-                use_cache=True,
-                output_attentions=True,
-            )
-            self.steps += 1
-            if self._no_speech is None and b.no_speech is not None:
-                self._no_speech = float(torch.softmax(b.model.proj_out(out.last_hidden_state[0, self._sot_at]), -1)[b.no_speech])
-            hidden = out.last_hidden_state[0, predicted]
+            if sot:
+                self._no_speech = float(torch.softmax(logits[0], -1)[b.no_speech])
+                logits = logits[1:]
+            hidden = step.hidden[len(step.hidden) - len(predicted) :]
             masks = torch.stack([b.begin_mask if self._first and i == 0 and self._feed else b.mask for i in range(len(predicted))])
-            logprobs = torch.log_softmax(b.model.proj_out(hidden) + masks, dim=-1)
+            logprobs = torch.log_softmax(logits + masks, dim=-1)
             tokens = logprobs.argmax(-1)
             entropy = -(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum(-1)
-            rows = torch.stack([out.cross_attentions[layer][0, head] for layer, head in b.heads])
+            rows = step.cross
             self._rows = rows if self._rows is None else torch.cat([self._rows, rows], 1)
             offset = self._rows.shape[1] - len(ids)
             alignment = alignments(self._rows, [offset + i for i in predicted]).numpy() if b.options.alignment == "normalized" else None

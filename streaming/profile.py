@@ -36,15 +36,14 @@ def timed(owner, name: str, totals: dict, part: str | None = None, pick=None) ->
 def profile_rounds(backend, make_session, clips, chunk_samples: int) -> dict:
     """Run every clip through a fresh session chunk by chunk; returns {part: [seconds, calls]} plus rounds."""
     from simulst.guards import Guards
-    from simulst.models.whisper import WhisperHypothesis
     from simulst.session import Session
 
     totals: dict = defaultdict(lambda: [0.0, 0])
-    first = lambda hyp, *a: "prefix feed" if len(hyp._feed) > 1 else "token steps"  # noqa: E731
+    first = lambda steps: "prefix feed" if steps[0].cache.length == 0 else "token steps"  # noqa: E731
     with (
         timed(backend, "log_mel", totals, "mel"),
         timed(backend, "encode", totals, "encoder+mel"),
-        timed(WhisperHypothesis, "_step", totals, pick=first),
+        timed(backend, "decode_steps", totals, pick=first),
         timed(Guards, "check", totals, "guards"),
         timed(Session, "_round", totals, "round"),
     ):

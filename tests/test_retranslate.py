@@ -80,9 +80,13 @@ def test_agreement_session_commits_what_two_rounds_share():
 
 def tiny_whisper():
     """A random two-layer Whisper decoder (float64) behind the attributes ``WhisperHypothesis`` reads."""
-    import torch
+    import types
     from types import SimpleNamespace
+
+    import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from simulst.models.whisper import WhisperBackend
 
     torch.manual_seed(0)
     config = WhisperConfig(
@@ -97,6 +101,7 @@ def tiny_whisper():
         model=model, sot=60, eot=59, no_speech=None, begin_mask=mask, mask=mask, heads=[(1, 0), (1, 1)],
         options=SimpleNamespace(alignment="normalized"), word_start=np.arange(64) % 3 == 0,
     )
+    backend.decode_steps = types.MethodType(WhisperBackend.decode_steps, backend)
     encoded = torch.randn(1, 40, 32, dtype=torch.float64)
     return backend, encoded
 
