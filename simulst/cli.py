@@ -295,26 +295,46 @@ def cmd_mic(ns: argparse.Namespace) -> int:
 
 
 def cmd_bench_server(ns: argparse.Namespace) -> int:
+    import numpy as np
+
+    from simulst.streaming.audio import load_audio
+    from simulst.streaming.bench import HEADER, bench, row
+
+    clips = [load_audio(path, 16000) for path in ns.audio]
+    if ns.minutes:  # each clip repeated to the length asked for
+        clips = [np.tile(c, int(np.ceil(ns.minutes * 60 * 16000 / len(c)))) for c in clips]
+    start = _start_fields(ns)
+    modes = [None] if ns.url else {"on": [True], "off": [False], "both": [False, True]}[ns.batching]
+    reports = []
+    print(HEADER, flush=True)
+    for batching in modes:
+        url, running, solo, memory = ns.url, None, None, None
+        if not url:
+            running, solo, memory = _bench_server(ns, clips, start, batching)
+            url = running.url
+        for n in ns.clients:
+            report = bench(url, clips, n, start, solo, memory)
+            reports.append({"batching": batching, **report})
+            print(row(report, "-" if batching is None else "on" if batching else "off"), flush=True)
+        if running is not None:
+            running.stop()
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(reports, indent=1) + "\n")
+    return 0
+
+
+def _bench_server(ns: argparse.Namespace, clips: list, start: dict, batching: bool) -> tuple:
+    """A server in this process for bench-server, each clip's output alone (the reference every client's output
+    must equal), and the process's memory."""
     from simulst import build
     from simulst.models.whisper import WhisperOptions
-    from simulst.streaming.audio import load_audio
-    from simulst.streaming.bench import bench
+    from simulst.streaming.bench import alone
     from simulst.streaming.server import Background, Server, ServerOptions, session_factory
+    from simulst.streaming.soak import rss_mb
 
-    audio = load_audio(ns.audio, 16000)
-    url, running = ns.url, None
-    if not url:
-        backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
-        running = Background(Server(backend, session_factory(backend), ServerOptions(port=0, max_sessions=max(ns.clients))))
-        url = running.url
-    start = _start_fields(ns)
-    print("clients\tlag_p50_s\tlag_p95_s\tend_delay_median_s\tend_delay_max_s\treal_time", flush=True)
-    for n in ns.clients:
-        r = bench(url, audio, n, start)
-        print(f"{n}\t{r['lag_p50_s']:.2f}\t{r['lag_p95_s']:.2f}\t{r['end_delay_median_s']:.2f}\t{r['end_delay_max_s']:.2f}\t{'yes' if r['real_time'] else 'no'}", flush=True)
-    if running is not None:
-        running.stop()
-    return 0
+    backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
+    server = Server(backend, session_factory(backend), ServerOptions(port=0, max_sessions=max(ns.clients), batching=batching))
+    return Background(server), [alone(server, clip, start) for clip in clips], rss_mb
 
 
 def cmd_bench_soak(ns: argparse.Namespace) -> int:
@@ -496,14 +516,22 @@ def parser() -> argparse.ArgumentParser:
 
     bs = sub.add_parser(
         "bench-server",
-        help="replay audio in real time from N concurrent clients and report the emission lag",
-        description="Starts a server on loopback with the model options (or uses --url), replays AUDIO in real time "
-        "from N clients at once, and reports the lag of committed text (wall time since the client started minus "
-        "the source time it covers: p50, p95) and the delay from the end of the audio to the final event. A client "
-        "count is real time when every final arrives within 3 s of the end of its audio.",
+        help="replay audio in real time from N concurrent clients: lag, end delay, lost commits, memory",
+        description="Starts a server on loopback with the model options (or uses --url), replays the audio in real "
+        "time from N clients at once (client i plays the i-th file, cycling, and starts 0.3 s after the one before), "
+        "and prints per client count: the lag of committed text (wall time since the client started minus the "
+        "source time it covers: p50 and p95 over all commits, and the worst client's p95), the delay from the end "
+        "of the audio to the final event, commits lost (commits that do not add up to the final) or out of order, "
+        "clients whose final differs from the clip's output alone, and the server's resident memory (MB at the "
+        "start, peak, end). A count is real time when every final comes within 1.5 s of the end of the audio, the "
+        "lag p95 is at most 2.5 s and nothing is lost or out of order.",
     )
-    bs.add_argument("--audio", required=True, help="audio file to replay")
+    bs.add_argument("--audio", nargs="+", required=True, help="audio files to replay")
     bs.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1], help="client counts, e.g. 1,2,4,8")
+    bs.add_argument("--batching", choices=["on", "off", "both"], default="on",
+                    help="the started server's cross-session batching; both: one server without, then one with (default: on)")
+    bs.add_argument("--minutes", type=float, default=0.0, help="repeat each file to this many minutes of audio (a soak under load)")
+    bs.add_argument("--json", help="also write every report (with the memory samples, one a second) to this JSON file")
     bs.add_argument("--url", help="ws:// URL of a running server (default: start one here)")
     _model_options(bs)
     bs.set_defaults(run=cmd_bench_server)

@@ -1,8 +1,9 @@
 """The WebSocket server: one Session per connection over a shared model (protocol in docs/protocol.md).
 
-The event loop only moves bytes; model work runs on one worker thread, so sessions take turns and a slow
-client is back-pressured by websockets' bounded incoming queue. A failing session sends an ``error`` event and
-is closed; the others go on.
+The event loop only moves bytes; a slow client is back-pressured by websockets' bounded incoming queue. With
+``batching`` (the default) every session's work runs on a thread of its own and its model calls are gathered
+across sessions into batches on one model thread (models/batching.py); without it, sessions take turns on one
+worker thread, round by round. A failing session sends an ``error`` event and is closed; the others go on.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class ServerOptions:
     max_session_s: float = opt(3600.0, "longest audio a session may stream (seconds of audio)")
     idle_timeout_s: float = opt(30.0, "a session that sends nothing for this long is finished")
     token: str | None = opt(None, "require 'Authorization: Bearer TOKEN' when set")
+    batching: bool = opt(True, "run the model calls of all sessions together in batches (off: sessions take turns, round by round)")
 
 
 class Server:
@@ -48,7 +50,13 @@ class Server:
         self.backend, self.make_session, self.options = backend, make_session, options
         self.active = 0
         self.served = 0
-        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulst-model")
+        self.batcher = None
+        if options.batching:
+            from simulst.models.batching import Batcher
+
+            self.batcher = Batcher()
+        workers = options.max_sessions if options.batching else 1
+        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="simulst-session")
         self.stopping = asyncio.Event()
 
     async def run(self, ready: Callable[[int], None] | None = None) -> None:
@@ -72,12 +80,23 @@ class Server:
             server.close(close_connections=False)  # stop accepting; open sessions finish their output
             await server.wait_closed()
         self.worker.shutdown(wait=True)
+        if self.batcher is not None:
+            self.batcher.close()
+
+    async def _work(self, fn, *args):
+        """``fn(*args)`` on a session thread (its model calls batched with the other sessions') or the worker."""
+        loop = asyncio.get_running_loop()
+        if self.batcher is None:
+            return await loop.run_in_executor(self.worker, fn, *args)
+        return await loop.run_in_executor(self.worker, _routed, self.batcher, fn, *args)
 
     def http(self, connection, request):
         """Plain HTTP: ``/health`` and the browser page at ``/``; the bearer token check for WebSocket upgrades."""
         if request.path == "/health":
-            body = json.dumps({"status": "ok", "sessions": self.active, "served": self.served}).encode()
-            return connection.respond(HTTPStatus.OK, body.decode() + "\n")
+            health = {"status": "ok", "sessions": self.active, "served": self.served}
+            if self.batcher is not None:  # model passes run and calls they served: calls / passes is the batch size
+                health["batches"] = {name: {"passes": n, "calls": self.batcher.items[name]} for name, n in self.batcher.batches.items()}
+            return connection.respond(HTTPStatus.OK, json.dumps(health) + "\n")
         if request.headers.get("Upgrade", "").lower() != "websocket":
             if request.path not in ("/", "/index.html"):
                 return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
@@ -105,10 +124,9 @@ class Server:
     async def _session(self, ws) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        loop = asyncio.get_running_loop()
         try:
             start = await asyncio.wait_for(ws.recv(), self.options.idle_timeout_s)
-            config = await loop.run_in_executor(self.worker, self._start, start)  # may load models: off the loop
+            config = await self._work(self._start, start)  # may load models: off the loop
         except (SimulstError, asyncio.TimeoutError) as exc:
             code = "no_start" if isinstance(exc, asyncio.TimeoutError) else "bad_start"
             await _send(ws, {"type": "error", "code": code, "message": str(exc) or "no start message"})
@@ -142,9 +160,9 @@ class Server:
                 if received / rate > self.options.max_session_s:
                     await _send(ws, {"type": "error", "code": "too_long", "message": f"sessions are limited to {self.options.max_session_s:.0f} s of audio"})
                     break
-                for event in await loop.run_in_executor(self.worker, _feed, session, samples, rate, self.backend.sample_rate):
+                for event in await self._work(_feed, session, samples, rate, self.backend.sample_rate):
                     await _emit(ws, event, began)
-            for event in await loop.run_in_executor(self.worker, _finish, session):
+            for event in await self._work(_finish, session):
                 await _emit(ws, event, began)
             await ws.close()
         except ConnectionClosed:
@@ -234,6 +252,11 @@ async def _emit(ws, event, began: float) -> None:
         from simulst.streaming.audio import pcm16
 
         await _send(ws, pcm16(event.audio))
+
+
+def _routed(batcher, fn, *args):
+    with batcher.serving():
+        return fn(*args)
 
 
 def _feed(session, samples: np.ndarray, rate: int, target: int) -> list:

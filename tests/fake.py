@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from simulst.models import batching
 from simulst.models.base import Candidate
 from simulst.options import SessionOptions
 
@@ -36,9 +37,12 @@ class FakeBackend:
     """Share of every token's attention put on the last frame (the rest on its aligned frame)."""
     loop_after: int | None = None
     """From this token on, the last two words repeat forever (a decoding loop)."""
+    batched: bool = False
+    """Send proposals through models/batching.py (``batches`` records the size of each batch)."""
     sample_rate: int = 1000
     frame_ms: float = 10.0
     identity: str = "fake"
+    batches: list = field(default_factory=list)
     opened: list = field(default_factory=list)
     begun: list = field(default_factory=list)
     """``(samples, prefix tokens, context tokens)`` of every round."""
@@ -46,6 +50,11 @@ class FakeBackend:
     def open(self, options: SessionOptions) -> "FakeStream":
         self.opened.append(options)
         return FakeStream(self)
+
+    def propose_all(self, calls: list) -> list[Candidate]:
+        """Several hypotheses' proposals as one batch: ``(hypothesis, banned)`` pairs."""
+        self.batches.append(len(calls))
+        return [hyp.scripted(banned) for hyp, banned in calls]
 
 
 class FakeStream:
@@ -75,6 +84,11 @@ class FakeHypothesis:
         self.steps = 0
 
     def propose(self, banned=()) -> Candidate:
+        if self.backend.batched:
+            return batching.run(self.backend.propose_all, (self, banned))
+        return self.scripted(banned)
+
+    def scripted(self, banned=()) -> Candidate:
         """The scripted word; a banned one leaves the fake model with nothing else to say (end)."""
         script = self.backend.script
         loop = self.backend.loop_after

@@ -30,7 +30,7 @@ class Running(Background):
 
 @pytest.fixture
 def server():
-    running = Running(FakeBackend(WORDS, sample_rate=16000))
+    running = Running(FakeBackend(WORDS, sample_rate=16000, batched=True))
     yield running
     running.stop()
 
@@ -88,6 +88,39 @@ def test_eight_clients_at_once(server):
         assert [e["source_ms"] for e in commits] == sorted(e["source_ms"] for e in commits)
         assert "".join(e["text"] for e in commits).strip() == TEXT == events[-1]["text"]
     assert server.health()["served"] == 8
+
+
+def test_sessions_join_and_leave_while_others_stream(server):
+    """With batching (the default): one client streams, a second joins mid-stream, a third leaves mid-stream."""
+    results = {}
+
+    def client(name, delay_s, leave=False):
+        time.sleep(delay_s)
+        with connect(server.url) as ws:
+            assert start(ws, policy="waitk", k=1, stride_ms=1000)["type"] == "ready"
+            for i, frame in enumerate(audio_frames(3.0, frame_s=0.1)):
+                ws.send(frame)
+                time.sleep(0.02)
+                if leave and i == 12:
+                    return  # gone without an end message
+            ws.send(json.dumps({"type": "end"}))
+            results[name] = receive_all(ws)
+
+    threads = [threading.Thread(target=client, args=args) for args in (("first", 0.0), ("joins", 0.3), ("leaves", 0.1, True))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for name in ("first", "joins"):
+        assert results[name][-1] == {**results[name][-1], "type": "final", "text": TEXT}
+        assert "".join(e["text"] for e in results[name] if e["type"] == "commit").strip() == TEXT
+    deadline = time.monotonic() + 10
+    while server.health()["sessions"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    health = server.health()
+    assert (health["status"], health["sessions"], health["served"]) == ("ok", 0, 3)
+    calls = health["batches"]["propose_all"]
+    assert calls["calls"] >= calls["passes"] > 0
 
 
 def test_garbage_gets_errors_and_the_session_goes_on(server):
@@ -214,11 +247,28 @@ def test_real_model_over_the_wire(whisper_base):
 
 
 def test_bench_replays_in_real_time(server):
-    from simulst.streaming.bench import bench
+    from simulst.streaming.bench import alone, bench
+    from simulst.streaming.soak import rss_mb
 
-    result = bench(server.url, np.zeros(16000 * 3, np.float32), 2, {"src_lang": "de", "policy": "waitk", "k": 1, "stride_ms": 1000})
-    assert result["finals"] == [TEXT, TEXT]
-    assert 0 <= result["lag_p50_s"] < 1.5 and result["real_time"]
+    start = {"src_lang": "de", "policy": "waitk", "k": 1, "stride_ms": 1000}
+    audio = np.zeros(16000 * 3, np.float32)
+    solo = [alone(server.server, audio, start)]
+    assert solo == [TEXT]
+    result = bench(server.url, [audio], 2, start, solo, memory=rss_mb)
+    assert result["finals"] == [TEXT, TEXT] and result["differ"] == 0
+    assert result["dropped"] == result["reordered"] == 0 and not result["errors"]
+    assert 0 <= result["lag_p50_s"] <= result["lag_p95_s"] < 1.5 and result["real_time"]
+    assert len(result["rss_mb"]) >= 3 and all(mb > 0 for _, mb in result["rss_mb"])
+
+
+def test_bench_counts_lost_and_reordered_commits():
+    from simulst.streaming.bench import ClientResult
+
+    fine = ClientResult(commits=[" a", " b"], sources_ms=[1000, 2000], final="a b")
+    assert not fine.dropped and fine.reordered == 0
+    assert ClientResult(commits=[" a"], sources_ms=[1000], final="a b").dropped
+    assert ClientResult(commits=[" a", " b"], sources_ms=[1000, 2000]).dropped  # no final
+    assert ClientResult(commits=[" a", " b", " c"], sources_ms=[2000, 1000, 3000], final="a b c").reordered == 1
 
 
 def test_speech_audio_follows_each_speech_event(server):
