@@ -66,6 +66,11 @@ def _build(ns: argparse.Namespace):
     return backend, make_session, from_namespace(SessionOptions, ns)
 
 
+def portable(ns: argparse.Namespace) -> dict:
+    """A command line's options as a picklable dict (for Ray actors), without the parser and the command."""
+    return {k: v for k, v in vars(ns).items() if k not in ("parser", "run")}
+
+
 def _print_event(event, fmt: str) -> None:
     if fmt == "jsonl":
         print(json.dumps(event_to_dict(event), ensure_ascii=False), flush=True)
@@ -147,32 +152,43 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     if not rows:
         raise SimulstError("no rows to evaluate (check --directions and --limit)")
     points = _sweep_points(ns) if ns.sweep else _compare_points(ns) if ns.compare else [(ns, ns.output)]
-    if ns.speech:
-        from simulst.streaming.speech import SpeakingSession, SpeechOptions, speaker_for
-
-        speech_options = from_namespace(SpeechOptions, ns)
-
-        def speaking(make):
-            def make_speaking(options: SessionOptions):
-                target = options.tgt_lang if options.task == "translate" else options.src_lang
-                return SpeakingSession(make(options), speaker_for(target, speech_options), speech_options)
-
-            return make_speaking
     metrics = SUMMARY + (COMPARED if ns.compare else [])
     summary = ["\t".join(["point", *metrics])]
-    for point_ns, output in points:
-        backend, make_session, options = _build(point_ns)
-        if ns.speech:
-            make_session = speaking(make_session)
-        scores = evaluate(rows, backend, make_session, options, output, ns.computation_aware)
+
+    def scored(scores: dict, output: str) -> None:
         print(format_scores(scores))
         print(f"wrote {output}/instances.log, scores.tsv, scores.json", file=sys.stderr)
         o = scores["overall"]
         summary.append("\t".join([Path(output).name] + [f"{o.get(m, float('nan')):.3f}" for m in metrics]))
+
+    if ns.executor == "ray":
+        from simulst.eval.distributed import evaluate_on_ray
+
+        for scores, (_, output) in zip(evaluate_on_ray(points, rows, ns.workers, ns.address, ns.computation_aware, sys.stderr), points):
+            scored(scores, output)
+    else:
+        for point_ns, output in points:
+            backend, make_session, options = _build(point_ns)
+            scored(evaluate(rows, backend, _speaking(point_ns, make_session), options, output, ns.computation_aware), output)
     if ns.sweep or ns.compare:
         (Path(ns.output) / ("sweep.tsv" if ns.sweep else "compare.tsv")).write_text("\n".join(summary) + "\n")
         print("\n".join(summary))
     return 0
+
+
+def _speaking(ns: argparse.Namespace, make):
+    """``make`` (options -> session), its sessions speaking their output when ``--speech`` is given."""
+    if not ns.speech:
+        return make
+    from simulst.streaming.speech import SpeakingSession, SpeechOptions, speaker_for
+
+    speech_options = from_namespace(SpeechOptions, ns)
+
+    def make_speaking(options: SessionOptions):
+        target = options.tgt_lang if options.task == "translate" else options.src_lang
+        return SpeakingSession(make(options), speaker_for(target, speech_options), speech_options)
+
+    return make_speaking
 
 
 SUMMARY = ["BLEU", "LAAL", "LAAL_CA", "AL", "RTF"]
@@ -255,10 +271,20 @@ def cmd_serve(ns: argparse.Namespace) -> int:
 
     from simulst.streaming.server import Server, ServerOptions, session_factory
 
-    backend = _backend(ns)
     options = from_namespace(ServerOptions, ns)
-    server = Server(backend, session_factory(backend), options)
-    asyncio.run(server.run(ready=lambda port: print(f"simulst: serving ws://{options.host}:{port}/ (health: http://{options.host}:{port}/health)", file=sys.stderr, flush=True)))
+    if options.ray:
+        from simulst.streaming.replicas import ReplicaPool
+
+        pool = ReplicaPool(portable(ns), options.replicas, options.max_sessions, options.batching, options.address)
+        server = Server(pool, pool.make_session, options)
+    else:
+        backend = _backend(ns)
+        server = Server(backend, session_factory(backend), options)
+    try:
+        asyncio.run(server.run(ready=lambda port: print(f"simulst: serving ws://{options.host}:{port}/ (health: http://{options.host}:{port}/health)", file=sys.stderr, flush=True)))
+    finally:
+        if options.ray:
+            pool.close()
     return 0
 
 
@@ -482,6 +508,13 @@ def parser() -> argparse.ArgumentParser:
         "differ from the rest of the command line, e.g. aa='--policy alignatt' rt='--policy retranslate --no-draft' "
         "nar='--policy retranslate --backend nar'",
     )
+    ev.add_argument(
+        "--executor", choices=["local", "ray"], default="local",
+        help="local: rows one after another here; ray: rows and sweep points on Ray actors that each load the model "
+        "once, results gathered in input order (pip install 'simulst[ray]'; docs/scaling.md)",
+    )
+    ev.add_argument("--workers", type=int, default=2, help="ray: actors (each takes one CPU and loads the model once; default 2)")
+    ev.add_argument("--address", help="ray: the cluster to join (auto, or HOST:PORT); default: a local Ray started for this run")
     _model_options(ev)
     from simulst.streaming.speech import SpeechOptions
 

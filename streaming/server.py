@@ -41,6 +41,9 @@ class ServerOptions:
     idle_timeout_s: float = opt(30.0, "a session that sends nothing for this long is finished")
     token: str | None = opt(None, "require 'Authorization: Bearer TOKEN' when set")
     batching: bool = opt(True, "run the model calls of all sessions together in batches (off: sessions take turns, round by round)")
+    ray: bool = opt(False, "sessions on Ray actors (replicas) that each hold the model; this process is the WebSocket front (pip install 'simulst[ray]')")
+    replicas: int = opt(2, "with --ray: model replicas; each new session goes to the one with the fewest sessions")
+    address: str | None = opt(None, "with --ray: the Ray cluster to join (auto, or HOST:PORT); default: a local Ray started here")
 
 
 class Server:
@@ -51,11 +54,11 @@ class Server:
         self.active = 0
         self.served = 0
         self.batcher = None
-        if options.batching:
+        if options.batching and not options.ray:  # replicas batch their own sessions
             from simulst.models.batching import Batcher
 
             self.batcher = Batcher()
-        workers = options.max_sessions if options.batching else 1
+        workers = options.max_sessions if options.batching or options.ray else 1
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="simulst-session")
         self.stopping = asyncio.Event()
 
@@ -96,6 +99,8 @@ class Server:
             health = {"status": "ok", "sessions": self.active, "served": self.served}
             if self.batcher is not None:  # model passes run and calls they served: calls / passes is the batch size
                 health["batches"] = {name: {"passes": n, "calls": self.batcher.items[name]} for name, n in self.batcher.batches.items()}
+            if hasattr(self.backend, "health"):  # a Ray front: every replica
+                health["replicas"] = self.backend.health()
             return connection.respond(HTTPStatus.OK, json.dumps(health) + "\n")
         if request.headers.get("Upgrade", "").lower() != "websocket":
             if request.path not in ("/", "/index.html"):
@@ -168,11 +173,15 @@ class Server:
         except ConnectionClosed:
             return  # the client left: the session is dropped
         except SimulstError as exc:
-            await _send(ws, {"type": "error", "code": "bad_audio", "message": str(exc)})
-            await ws.close(1008, "bad_audio")
+            code = getattr(exc, "code", "bad_audio")
+            await _send(ws, {"type": "error", "code": code, "message": str(exc)})
+            await ws.close(1008 if code == "bad_audio" else 1011, code)
         except Exception as exc:  # noqa: BLE001 - one session's failure must not touch the others
             await _send(ws, {"type": "error", "code": "internal", "message": f"{type(exc).__name__}: {exc}"})
             await ws.close(1011, "internal")
+        finally:
+            if hasattr(session, "close"):  # a session on a replica gives its place back
+                session.close()
 
     def _start(self, message) -> tuple:
         if not isinstance(message, str):

@@ -79,7 +79,8 @@ def test_batched_decoder_pass_equals_each_hypothesis_alone():
 
 
 def test_batched_encoder_pass_equals_each_buffer_alone():
-    """Buffers of different lengths (odd and even mel lengths): padding masked, convolutions' edges as alone."""
+    """Buffers of about the same length share a pass (odd and even mel lengths: padding masked, the convolutions'
+    edges as alone); others are encoded alone."""
     import types
 
     import torch
@@ -88,10 +89,14 @@ def test_batched_encoder_pass_equals_each_buffer_alone():
 
     backend, _ = tiny_whisper()
     backend.log_mel = lambda mel: torch.from_numpy(mel)[None]  # the tiny model takes its 8 mel bins as "audio"
+    backend._encode = types.MethodType(WhisperBackend._encode, backend)
     encode = types.MethodType(WhisperBackend.encode_batch, backend)
     rng = np.random.default_rng(0)
-    mels = [rng.standard_normal((8, n)) for n in (80, 51, 66)]
+    mels = [rng.standard_normal((8, n)) for n in (80, 51, 66, 79, 78)]
+    passes = []
+    backend._encode = lambda group, inner=backend._encode: passes.append(len(group)) or inner(group)
     together = encode(mels)
+    assert sorted(passes) == [1, 1, 3]  # 78-80 frames in one pass, 51 and 66 each alone
     for mel, batched in zip(mels, together):
         alone = encode([mel])[0]
         assert batched.shape == alone.shape == (1, -(-mel.shape[1] // 2), 32)

@@ -1,0 +1,169 @@
+"""Serving on Ray (``simulst serve --ray --replicas N``): the WebSocket front of streaming/server.py, with each
+session living on one of N Ray actors (replicas) that each hold the model.
+
+The front parses start messages, moves audio and events, and places each new session on the replica with the
+fewest open sessions; the session stays there for its whole life. A replica runs the calls of its sessions on
+threads of its own and, with batching, gathers their model calls into shared passes as the plain server does.
+A replica that dies ends its sessions with an ``error`` event (``replica_lost``); the other replicas' sessions
+go on, and new sessions go to the replicas still alive. ``/health`` lists every replica.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import threading
+from collections import deque
+from typing import Iterator
+
+from simulst.errors import SimulstError
+
+
+class ReplicaLost(SimulstError):
+    code = "replica_lost"
+
+
+class Replica:
+    """A Ray actor's body: the model, and the sessions placed on it by key."""
+
+    def __init__(self, options: dict, batching: bool) -> None:
+        from simulst.cli import _backend
+        from simulst.models.batching import Batcher
+        from simulst.streaming.server import session_factory
+
+        self.backend = _backend(argparse.Namespace(**options))
+        self.make = session_factory(self.backend)
+        self.batcher = Batcher() if batching else None
+        self.sessions: dict[int, object] = {}
+
+    def ping(self) -> dict:
+        import os
+
+        return {"pid": os.getpid(), "sessions": len(self.sessions)}
+
+    def open(self, key: int, options, policy: str, rest: dict) -> None:
+        self.sessions[key] = self.make(options, policy, rest)
+
+    def feed(self, key: int, samples) -> list:
+        return self._run(key, lambda s: s.feed_audio(samples))
+
+    def finish(self, key: int) -> list:
+        return self._run(key, lambda s: s.feed_eof())
+
+    def close(self, key: int) -> None:
+        self.sessions.pop(key, None)
+
+    def _run(self, key: int, step) -> list:
+        session = self.sessions[key]
+        if self.batcher is None:
+            step(session)
+        else:
+            with self.batcher.serving():
+                step(session)
+        return list(session.events())
+
+
+class ReplicaPool:
+    """The front's view of the replicas: placement, load, liveness. Its ``make_session`` is the server's session
+    factory; ``sample_rate`` stands in for the backend's."""
+
+    def __init__(self, options: dict, replicas: int, max_sessions: int, batching: bool = True, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise SimulstError("--ray needs Ray: pip install 'simulst[ray]'") from None
+        from simulst import registry
+
+        if replicas < 1:
+            raise SimulstError(f"--replicas must be at least 1, not {replicas}")
+        self.ray = ray
+        self.started_ray = not ray.is_initialized()
+        if self.started_ray:
+            import os
+
+            local = {} if address else {"num_cpus": max(replicas, os.cpu_count() or 1), "object_store_memory": 256 << 20}
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
+        self.sample_rate = registry.backends.get(options.get("backend", "whisper")).sample_rate
+        actor = ray.remote(num_cpus=1, max_concurrency=max_sessions + 4)(Replica)
+        self.replicas = [actor.remote(options, batching) for _ in range(replicas)]
+        ray.get([r.ping.remote() for r in self.replicas])  # every replica has loaded its model
+        self.load = [0] * replicas  # open sessions
+        self.served = [0] * replicas  # sessions placed since the start
+        self.alive = [True] * replicas
+        self._keys = itertools.count()
+        self._lock = threading.Lock()
+
+    def make_session(self, options, policy: str, rest: dict) -> "RemoteSession":
+        with self._lock:
+            alive = [i for i in range(len(self.replicas)) if self.alive[i]]
+            if not alive:
+                raise ReplicaLost("no replica is running")
+            index = min(alive, key=lambda i: self.load[i])
+            self.load[index] += 1
+            self.served[index] += 1
+        session = RemoteSession(self, index, next(self._keys))
+        try:
+            session.call("open", options, policy, rest)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def health(self) -> list[dict]:
+        """Every replica: alive or not, its open and placed sessions, its process (asked with a 2 s timeout)."""
+        report = []
+        for i, replica in enumerate(self.replicas):
+            entry = {"replica": i, "alive": self.alive[i], "sessions": self.load[i], "served": self.served[i]}
+            if self.alive[i]:
+                try:
+                    entry.update(self.ray.get(replica.ping.remote(), timeout=2.0))
+                except (self.ray.exceptions.RayActorError, self.ray.exceptions.GetTimeoutError) as exc:
+                    entry.update(alive=isinstance(exc, self.ray.exceptions.GetTimeoutError), error=type(exc).__name__)
+                    self.alive[i] = entry["alive"]
+            report.append(entry)
+        return report
+
+    def close(self) -> None:
+        for replica in self.replicas:
+            self.ray.kill(replica)
+        if self.started_ray:
+            self.ray.shutdown()
+
+
+class RemoteSession:
+    """A session on a replica, with the interface of ``Session`` that the server uses."""
+
+    def __init__(self, pool: ReplicaPool, index: int, key: int) -> None:
+        self.pool, self.index, self.key = pool, index, key
+        self._events: deque = deque()
+        self._closed = False
+
+    def call(self, method: str, *args):
+        ray = self.pool.ray
+        try:
+            return ray.get(getattr(self.pool.replicas[self.index], method).remote(self.key, *args))
+        except ray.exceptions.RayActorError as exc:
+            self.pool.alive[self.index] = False
+            raise ReplicaLost(f"replica {self.index} stopped: {type(exc).__name__}") from None
+        except ray.exceptions.RayTaskError as exc:  # the session's own error, raised on the replica
+            raise exc.cause from None
+
+    def feed_audio(self, samples) -> None:
+        self._events.extend(self.call("feed", samples))
+
+    def feed_eof(self) -> None:
+        self._events.extend(self.call("finish"))
+
+    def events(self) -> Iterator:
+        while self._events:
+            yield self._events.popleft()
+
+    def close(self) -> None:
+        """Release the session's place on its replica (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self.pool._lock:
+            self.pool.load[self.index] -= 1
+        if self.pool.alive[self.index]:
+            self.pool.replicas[self.index].close.remote(self.key)
