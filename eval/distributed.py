@@ -113,17 +113,10 @@ class Pool:
     """Ray actors running ``EvalWorker`` tasks, one at a time each; a dead actor's task goes to another."""
 
     def __init__(self, workers: int, address: str | None) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise SimulstError("--executor ray needs Ray: pip install 'simulst[ray]'") from None
-        if workers < 1:
-            raise SimulstError(f"--workers must be at least 1, not {workers}")
+        from simulst.ray_runtime import join
+
+        ray, self.started_ray = join(workers, address, "--executor ray", "workers")
         self.ray = ray
-        self.started_ray = not ray.is_initialized()
-        if self.started_ray:
-            local = {} if address else {"num_cpus": max(workers, os.cpu_count() or 1), "object_store_memory": 256 << 20}
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
         threads = max(1, (os.cpu_count() or 1) // workers) if address is None else 0  # torch threads per local actor
         self.actor_class = ray.remote(num_cpus=1)(EvalWorker)
         self.threads = threads

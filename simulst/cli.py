@@ -328,7 +328,7 @@ def cmd_bench_server(ns: argparse.Namespace) -> int:
 
     clips = [load_audio(path, 16000) for path in ns.audio]
     if ns.minutes:  # each clip repeated to the length asked for
-        clips = [np.tile(c, int(np.ceil(ns.minutes * 60 * 16000 / len(c)))) for c in clips]
+        clips = [np.tile(c, int(np.ceil(ns.minutes * 60 * 16000 / len(c))))[: int(ns.minutes * 60 * 16000)] for c in clips]
     start = _start_fields(ns)
     modes = [None] if ns.url else {"on": [True], "off": [False], "both": [False, True]}[ns.batching]
     reports = []

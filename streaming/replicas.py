@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import threading
 from collections import deque
 from typing import Iterator
@@ -26,19 +27,21 @@ class ReplicaLost(SimulstError):
 class Replica:
     """A Ray actor's body: the model, and the sessions placed on it by key."""
 
-    def __init__(self, options: dict, batching: bool) -> None:
+    def __init__(self, options: dict, batching: bool, threads: int) -> None:
+        import torch
+
         from simulst.cli import _backend
         from simulst.models.batching import Batcher
         from simulst.streaming.server import session_factory
 
+        if threads:
+            torch.set_num_threads(threads)
         self.backend = _backend(argparse.Namespace(**options))
         self.make = session_factory(self.backend)
         self.batcher = Batcher() if batching else None
         self.sessions: dict[int, object] = {}
 
     def ping(self) -> dict:
-        import os
-
         return {"pid": os.getpid(), "sessions": len(self.sessions)}
 
     def open(self, key: int, options, policy: str, rest: dict) -> None:
@@ -68,24 +71,15 @@ class ReplicaPool:
     factory; ``sample_rate`` stands in for the backend's."""
 
     def __init__(self, options: dict, replicas: int, max_sessions: int, batching: bool = True, address: str | None = None) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise SimulstError("--ray needs Ray: pip install 'simulst[ray]'") from None
         from simulst import registry
+        from simulst.ray_runtime import join
 
-        if replicas < 1:
-            raise SimulstError(f"--replicas must be at least 1, not {replicas}")
+        ray, self.started_ray = join(replicas, address, "--ray", "replicas")
         self.ray = ray
-        self.started_ray = not ray.is_initialized()
-        if self.started_ray:
-            import os
-
-            local = {} if address else {"num_cpus": max(replicas, os.cpu_count() or 1), "object_store_memory": 256 << 20}
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
         self.sample_rate = registry.backends.get(options.get("backend", "whisper")).sample_rate
         actor = ray.remote(num_cpus=1, max_concurrency=max_sessions + 4)(Replica)
-        self.replicas = [actor.remote(options, batching) for _ in range(replicas)]
+        threads = max(1, (os.cpu_count() or 1) // replicas) if address is None else 0  # torch threads per local replica
+        self.replicas = [actor.remote(options, batching, threads) for _ in range(replicas)]
         ray.get([r.ping.remote() for r in self.replicas])  # every replica has loaded its model
         self.load = [0] * replicas  # open sessions
         self.served = [0] * replicas  # sessions placed since the start
