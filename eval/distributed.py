@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import deque
@@ -30,11 +29,6 @@ class EvalWorker:
         if threads:
             torch.set_num_threads(threads)
         self.built: dict[int, tuple] = {}
-
-    def pid(self) -> int:
-        import os
-
-        return os.getpid()
 
     def run(self, point: int, options: dict, row, index: int) -> tuple[str, object]:
         """``("instance", dict)``, ``("skipped", reason)`` or ``("failed", message)`` for one row of one point."""
@@ -115,11 +109,9 @@ class Pool:
     def __init__(self, workers: int, address: str | None) -> None:
         from simulst.ray_runtime import join
 
-        ray, self.started_ray = join(workers, address, "--executor ray", "workers")
+        ray, self.started_ray, self.threads = join(workers, address, "--executor ray", "workers")
         self.ray = ray
-        threads = max(1, (os.cpu_count() or 1) // workers) if address is None else 0  # torch threads per local actor
         self.actor_class = ray.remote(num_cpus=1)(EvalWorker)
-        self.threads = threads
         self.actors = [self._start() for _ in range(workers)]
         self.replaced = 0
 

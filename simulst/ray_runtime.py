@@ -9,8 +9,10 @@ from simulst.errors import SimulstError
 
 def join(actors: int, address: str | None, flag: str, noun: str):
     """Ray, initialized: the cluster at ``address`` (``auto`` or HOST:PORT), else a local one with at least a CPU
-    per actor and a small object store. Returns ``(ray, started)``: ``started`` when this call started it (the
-    caller shuts it down). ``flag`` and ``noun`` name the option in the errors."""
+    per actor and a small object store. Returns ``(ray, started, threads)``: ``started`` when this call started
+    it (the caller shuts it down); ``threads``, the torch threads each actor takes (this machine's cores shared
+    among the actors of a local Ray; 0, torch's default, on a cluster). ``flag`` and ``noun`` name the option in
+    the errors."""
     try:
         import ray
     except ImportError:
@@ -21,4 +23,4 @@ def join(actors: int, address: str | None, flag: str, noun: str):
     if started:
         local = {} if address else {"num_cpus": max(actors, os.cpu_count() or 1), "object_store_memory": 256 << 20}
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
-    return ray, started
+    return ray, started, 0 if address else max(1, (os.cpu_count() or 1) // actors)

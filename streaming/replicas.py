@@ -74,11 +74,10 @@ class ReplicaPool:
         from simulst import registry
         from simulst.ray_runtime import join
 
-        ray, self.started_ray = join(replicas, address, "--ray", "replicas")
+        ray, self.started_ray, threads = join(replicas, address, "--ray", "replicas")
         self.ray = ray
         self.sample_rate = registry.backends.get(options.get("backend", "whisper")).sample_rate
         actor = ray.remote(num_cpus=1, max_concurrency=max_sessions + 4)(Replica)
-        threads = max(1, (os.cpu_count() or 1) // replicas) if address is None else 0  # torch threads per local replica
         self.replicas = [actor.remote(options, batching, threads) for _ in range(replicas)]
         ray.get([r.ping.remote() for r in self.replicas])  # every replica has loaded its model
         self.load = [0] * replicas  # open sessions
