@@ -49,9 +49,16 @@ class WhisperOptions:
     )
     detect_ms: int = opt(2000, "audio (ms) buffered before the source language is detected, when it is not given")
     max_context: int = opt(96, "most context tokens (text of dropped audio) given to the decoder as its previous-text prompt")
-    threads: int = opt(0, "torch CPU threads (0: torch's default)")
-    quantize: Literal["none", "int8"] = opt(
-        "none", "int8: the linear layers' weights in int8 with dynamic activation quantization (torch), attention kept in float"
+    encoder: Literal["auto", "ctranslate2", "torch"] = opt(
+        "auto",
+        "what runs the encoder: CTranslate2 (1.6x faster on CPU, the same states within float error; needs CTranslate2 "
+        "weights, as the embedded models are), torch, or auto: CTranslate2 where the weights are CTranslate2's",
+    )
+    threads: int = opt(0, "CPU threads of torch and CTranslate2 (0: torch's default)")
+    quantize: Literal["none", "int8", "int8-encoder"] = opt(
+        "none",
+        "int8: the linear layers' weights in int8 with dynamic activation quantization (the encoder's in CTranslate2 or "
+        "torch, the decoder's in torch; attention kept in float); int8-encoder: the encoder's only",
     )
 
 
@@ -73,8 +80,16 @@ class WhisperBackend:
         self.identity = model_identity(options.model)
         assets = load_whisper(options.model)
         self.model = assets.model.eval()
+        self.ct2 = None
+        if options.encoder == "ctranslate2" or (options.encoder == "auto" and assets.ctranslate2):
+            if assets.ctranslate2 is None:
+                raise OptionError(f"--encoder ctranslate2 needs CTranslate2 weights; {options.model} holds transformers weights")
+            self.ct2 = assets.ctranslate2("float32" if options.quantize == "none" else "int8", torch.get_num_threads())
+            self.model.model.encoder.layers = torch.nn.ModuleList()  # CTranslate2 runs them: their weights are not kept twice
         if options.quantize == "int8":
             self.model.model = torch.ao.quantization.quantize_dynamic(self.model.model, {torch.nn.Linear}, dtype=torch.qint8)
+        elif options.quantize == "int8-encoder" and self.ct2 is None:
+            self.model.model.encoder = torch.ao.quantization.quantize_dynamic(self.model.model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
         self.tokenizer = assets.tokenizer
         config = self.model.config
         self.heads = assets.alignment_heads
@@ -146,15 +161,17 @@ class WhisperBackend:
         return batching.run(self.encode_batch, audio)
 
     def encode_batch(self, audios: Sequence[np.ndarray]) -> list:
-        """Encoder states of several buffers: those of about the same length (within ``BUCKET``) in one pass, the
-        shorter right-padded and their padding masked out of the self-attention (and zeroed between the
-        convolutions, where the unpadded pass has zeros too). On CPU a pass costs about its frames: four equal
-        buffers in one pass save 5%, padding 3 s to 12 s costs 50% (docs/performance.md)."""
+        """Encoder states of several buffers: those of about the same length (within ``BUCKET``; with CTranslate2,
+        which cannot mask, the same length) in one pass, the shorter right-padded and their padding masked out of
+        the self-attention (and zeroed between the convolutions, where the unpadded pass has zeros too). On CPU a
+        pass costs about its frames: four equal buffers in one pass save 5%, padding 3 s to 12 s costs 50%
+        (docs/performance.md)."""
         mels = [self.log_mel(audio) for audio in audios]
         order = sorted(range(len(mels)), key=lambda i: mels[i].shape[-1])
+        tolerance = 0 if self.ct2 is not None else BUCKET
         buckets: list[list[int]] = []
         for i in order:
-            if buckets and mels[i].shape[-1] <= mels[buckets[-1][0]].shape[-1] * (1 + BUCKET):
+            if buckets and mels[i].shape[-1] <= mels[buckets[-1][0]].shape[-1] * (1 + tolerance):
                 buckets[-1].append(i)
             else:
                 buckets.append([i])
@@ -167,6 +184,12 @@ class WhisperBackend:
     def _encode(self, mels: list) -> list:
         import torch
 
+        if self.ct2 is not None:
+            from ctranslate2 import StorageView
+
+            out = self.ct2.encode(StorageView.from_array(np.ascontiguousarray(torch.cat(mels).numpy())), to_cpu=True)
+            states = torch.from_numpy(np.array(out))
+            return [states[i : i + 1] for i in range(len(mels))]
         encoder = self.model.model.encoder
         lengths = [m.shape[-1] for m in mels]
         longest = max(lengths)

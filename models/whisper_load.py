@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from simulst.errors import ModelError
 
@@ -40,6 +40,8 @@ class WhisperAssets:
     alignment_heads: list[tuple[int, int]]
     suppress: list[int]
     suppress_begin: list[int]
+    ctranslate2: Callable[[str, int], Any] | None = None
+    """``(compute_type, threads)`` -> the same weights as a ``ctranslate2.models.Whisper`` (CTranslate2 weights only)."""
 
 
 def cache_root() -> Path:
@@ -112,7 +114,24 @@ def _from_ct2(ct2_dir: Path, weights: list[Path], sha256: str | None) -> Whisper
         alignment_heads=[tuple(h) for h in config.get("alignment_heads", [])],
         suppress=list(config.get("suppress_ids", [])),
         suppress_begin=list(config.get("suppress_ids_begin", [])),
+        ctranslate2=lambda compute_type, threads: _ctranslate2(ct2_dir, weights, sha256, compute_type, threads),
     )
+
+
+def _ctranslate2(ct2_dir: Path, weights: list[Path], sha256: str | None, compute_type: str, threads: int):
+    """The CTranslate2 weights loaded by CTranslate2 itself (split parts joined in memory)."""
+    try:
+        import ctranslate2
+    except ImportError as exc:
+        raise ModelError("the CTranslate2 encoder needs the ctranslate2 package: pip install 'simulst[embedded]' (or use --encoder torch)") from exc
+    files = None
+    if weights != [ct2_dir / "model.bin"]:
+        files = {p.name: p.read_bytes() for p in ct2_dir.iterdir() if p.is_file() and p.suffix in (".json", ".txt")}
+        files["model.bin"] = join_parts(weights, sha256)
+    try:
+        return ctranslate2.models.Whisper(str(ct2_dir), device="cpu", compute_type=compute_type, intra_threads=threads, files=files)
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"CTranslate2 cannot load {ct2_dir}: {exc}") from exc
 
 
 def _from_transformers(name: str, local: bool) -> WhisperAssets:

@@ -33,14 +33,15 @@ print(",".join(map(str, model.generate(features, [prompt], beam_size=1)[0].seque
 
 
 def test_conversion_matches_ctranslate2_greedy(whisper_base, tmp_path):
-    """The in-process conversion reproduces CTranslate2's own greedy decoding token for token (30 s window).
+    """The in-process conversion (encoder and decoder) reproduces CTranslate2's own greedy decoding token for token
+    (30 s window).
 
     CTranslate2 runs in a child process: its OpenMP threads would otherwise keep spinning beside torch's."""
-    import ctranslate2  # noqa: F401 - in the test extra that setup.sh installs: missing means a broken install
+    import ctranslate2  # noqa: F401 - in the embedded extra that setup.sh installs: missing means a broken install
     from simulst.models.whisper import WhisperBackend, WhisperOptions
     from simulst.models.whisper_load import EMBEDDED, _package_dir
 
-    padded = WhisperBackend(WhisperOptions(encoder_window="padded", no_speech_threshold=1.0))
+    padded = WhisperBackend(WhisperOptions(encoder_window="padded", no_speech_threshold=1.0, encoder="torch"))
     audio = load_audio(dev_clip("fr-002"))
     stream_ = padded.open(SessionOptions(src_lang="fr"))
     hyp = stream_.begin(audio, [], final=True)
@@ -65,6 +66,35 @@ def test_conversion_matches_ctranslate2_greedy(whisper_base, tmp_path):
     theirs = [int(t) for t in done.stdout.strip().split(",") if int(t) < padded.eot]
     assert ours == theirs, (stream_.detokenize(ours), stream_.detokenize(theirs))
     assert len(ours) > 10
+
+
+def test_ctranslate2_encoder_gives_the_converted_encoders_states(whisper_base):
+    """The default encoder (CTranslate2 running the embedded weights) and the converted one in torch: the same states
+    within float error (odd and even lengths), the same events on a dev clip; buffers of equal length share a pass."""
+    import torch
+
+    from simulst.models.whisper import WhisperBackend, WhisperOptions
+
+    assert whisper_base.ct2 is not None and len(whisper_base.model.model.encoder.layers) == 0  # not kept twice
+    converted = WhisperBackend(WhisperOptions(encoder="torch"))
+    audio = load_audio(dev_clip("de-000"))
+    for n in (3 * 16000 + 77, 6 * 16000):
+        ours, theirs = whisper_base.encode(audio[:n]), converted.encode(audio[:n])
+        assert ours.shape == theirs.shape == (1, -(-((n + 8 * 16000) // 160) // 2), 512)
+        assert float((ours - theirs).abs().max()) < 2e-3 * float(theirs.abs().max())
+    ctranslate2, torch_encoder = ([(e.type, e.text, e.source_ms) for e in stream(b, "de-000", "alignatt", None, src_lang="de")[0]] for b in (whisper_base, converted))
+    assert ctranslate2 == torch_encoder
+
+    buffers = [audio[: 5 * 16000], audio[16000 : 6 * 16000], audio[: 5 * 16000 + 800]]
+    passes, inner = [], whisper_base._encode
+    whisper_base._encode = lambda mels: passes.append(len(mels)) or inner(mels)
+    try:
+        together = whisper_base.encode_batch(buffers)
+    finally:
+        del whisper_base._encode
+    assert sorted(passes) == [1, 2]  # CTranslate2 cannot mask padding: only the two equal buffers share a pass
+    for buffer, states in zip(buffers, together):
+        assert torch.allclose(states, whisper_base.encode(buffer), atol=1e-4)
 
 
 def test_alignatt_streams_german_clip(whisper_base):
