@@ -18,7 +18,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Collection, Literal, Sequence
 
 import numpy as np
 
@@ -144,7 +144,8 @@ class NarOptions:
     """The non-autoregressive model: a CTC head over the frozen Whisper encoder (English transcription)."""
 
     head: str = opt("ctc-whisper-base-en", "shipped head name or the path of a head's card (NAME.json beside NAME.pt)")
-    threads: int = opt(0, "torch CPU threads (0: torch's default)")
+    encoder: Literal["auto", "ctranslate2", "torch"] = opt("auto", "what runs the Whisper encoder (as the whisper backend's --encoder)")
+    threads: int = opt(0, "CPU threads of torch and CTranslate2 (0: torch's default)")
 
 
 class NarBackend:
@@ -160,7 +161,7 @@ class NarBackend:
 
         self.options = options
         self.net, self.card = load_head(options.head)
-        self.encoder = build.backend("whisper", WhisperOptions(model=self.card["encoder"], threads=options.threads, pad_ms=self.card["pad_ms"]))
+        self.encoder = build.backend("whisper", WhisperOptions(model=self.card["encoder"], encoder=options.encoder, threads=options.threads, pad_ms=self.card["pad_ms"]))
         if self.encoder.identity != self.card["model"]:
             raise OptionError(f"NAR head {options.head} was trained on {self.card['model']}, not on {self.encoder.identity}")
         self.sample_rate, self.frame_ms = self.encoder.sample_rate, self.encoder.frame_ms
