@@ -352,13 +352,11 @@ def cmd_bench_server(ns: argparse.Namespace) -> int:
 def _bench_server(ns: argparse.Namespace, clips: list, start: dict, batching: bool) -> tuple:
     """A server in this process for bench-server, each clip's output alone (the reference every client's output
     must equal), and the process's memory."""
-    from simulst import build
-    from simulst.models.whisper import WhisperOptions
     from simulst.streaming.bench import alone
     from simulst.streaming.server import Background, Server, ServerOptions, session_factory
     from simulst.streaming.soak import rss_mb
 
-    backend = build.backend("whisper", from_namespace(WhisperOptions, ns))
+    backend = _backend(ns)
     server = Server(backend, session_factory(backend), ServerOptions(port=0, max_sessions=max(ns.clients), batching=batching))
     return Background(server), [alone(server, clip, start) for clip in clips], rss_mb
 

@@ -162,13 +162,17 @@ def bench(url: str, clips: list[np.ndarray], clients: int, start: dict, solo: li
 
 def alone(server, audio: np.ndarray, start: dict, frame_s: float = 0.1) -> str:
     """The final text of ``audio`` in a session of ``server``'s made from ``start``, fed in frames as a client
-    sends them, with no other session: what a client must get whoever else is connected."""
-    from simulst.streaming.server import _feed, _finish
+    sends them (16-bit PCM, as ``replay`` does), with no other session: what a client must get whoever else is
+    connected."""
+    from simulst.streaming.audio import pcm16
+    from simulst.streaming.server import FORMATS, _feed, _finish
 
     session, _, _, rate = server._start(json.dumps({"type": "start", **start}))
+    dtype, scale = FORMATS["pcm_s16le"]
+    sent = np.frombuffer(pcm16(audio), dtype=dtype).astype(np.float32) / scale
     step = int(frame_s * rate)
-    for i in range(0, len(audio), step):
-        _feed(session, audio[i : i + step], rate, server.backend.sample_rate)
+    for i in range(0, len(sent), step):
+        _feed(session, sent[i : i + step], rate, server.backend.sample_rate)
     return next(e.text for e in _finish(session) if e.type == "final")
 
 

@@ -261,6 +261,20 @@ def test_bench_replays_in_real_time(server):
     assert len(result["rss_mb"]) >= 3 and all(mb > 0 for _, mb in result["rss_mb"])
 
 
+def test_the_reference_alone_hears_what_a_bench_client_sends(server, monkeypatch):
+    """16-bit samples, not the file's floats: a model that reads the low bits (the NAR head does) gives a client's
+    output alone only from the same samples."""
+    import simulst.streaming.server as served
+    from simulst.streaming.audio import pcm16
+    from simulst.streaming.bench import alone
+
+    heard, feed = [], served._feed
+    monkeypatch.setattr(served, "_feed", lambda session, samples, *rates: heard.append(samples) or feed(session, samples, *rates))
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, 16000).astype(np.float32)
+    alone(server.server, audio, {"src_lang": "de", "policy": "waitk"})
+    assert np.array_equal(np.concatenate(heard), np.frombuffer(pcm16(audio), np.int16).astype(np.float32) / 32768)
+
+
 def test_bench_counts_lost_and_reordered_commits():
     from simulst.streaming.bench import ClientResult
 
