@@ -24,20 +24,18 @@ class EvalWorker:
     """The body of a Ray actor: builds each point's sessions once, runs rows."""
 
     def __init__(self, threads: int) -> None:
-        import torch
-
-        if threads:
-            torch.set_num_threads(threads)
+        self.threads = threads
         self.built: dict[int, tuple] = {}
 
     def run(self, point: int, options: dict, row, index: int) -> tuple[str, object]:
         """``("instance", dict)``, ``("skipped", reason)`` or ``("failed", message)`` for one row of one point."""
         from simulst.cli import _build, _speaking
         from simulst.eval.run import refusal, run_row
+        from simulst.options import share_cores
 
         try:
             if point not in self.built:
-                ns = argparse.Namespace(**options)
+                ns = share_cores(options, self.threads)
                 backend, make_session, session_options = _build(ns)
                 self.built[point] = (backend, _speaking(ns, make_session), session_options)
             backend, make_session, session_options = self.built[point]

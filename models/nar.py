@@ -145,7 +145,7 @@ class NarOptions:
 
     head: str = opt("ctc-whisper-base-en", "shipped head name or the path of a head's card (NAME.json beside NAME.pt)")
     encoder: Literal["auto", "ctranslate2", "torch"] = opt("auto", "what runs the Whisper encoder (as the whisper backend's --encoder)")
-    threads: int = opt(0, "CPU threads of torch and CTranslate2 (0: torch's default)")
+    threads: int = opt(0, "CPU threads of the encoder and the head (0: every core this process may use)")
 
 
 class NarBackend:
@@ -161,7 +161,7 @@ class NarBackend:
 
         self.options = options
         self.net, self.card = load_head(options.head)
-        self.encoder = build.backend("whisper", WhisperOptions(model=self.card["encoder"], encoder=options.encoder, threads=options.threads, pad_ms=self.card["pad_ms"]))
+        self.encoder = build.backend("whisper", WhisperOptions(model=self.card["encoder"], encoder=options.encoder, threads=options.threads, decoder_threads=0, pad_ms=self.card["pad_ms"]))
         if self.encoder.identity != self.card["model"]:
             raise OptionError(f"NAR head {options.head} was trained on {self.card['model']}, not on {self.encoder.identity}")
         self.sample_rate, self.frame_ms = self.encoder.sample_rate, self.encoder.frame_ms

@@ -8,6 +8,7 @@ operations are those of transformers' eager Whisper decoder, in the same order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 
@@ -55,6 +56,10 @@ def decode(model, steps: list[Step], heads: list[tuple[int, int]]) -> None:
     own keys, runs per step."""
     import torch
 
+    if len(steps) > 1 and getattr(model, "unpacked", False):
+        for step in steps:
+            decode(model, [step], heads)
+        return
     decoder = model.model.decoder
     first = decoder.layers[0].self_attn
     nheads, scaling = first.num_heads, first.scaling
@@ -109,6 +114,38 @@ def decode(model, steps: list[Step], heads: list[tuple[int, int]]) -> None:
         n = len(s.project)
         s.hidden, s.logits, at = hidden[at : at + n], logits[at : at + n], at + n
         s.cross = torch.stack([rows[i][order.index(pair)] for pair in heads])
+
+
+def bfloat16_linears(model) -> None:
+    """Put the decoder's linear layers (and the vocabulary projection) of ``model`` in bfloat16, in place."""
+    cls = _bfloat16_linear()
+    for layer in model.model.decoder.layers:
+        for attn in (layer.self_attn, layer.encoder_attn):
+            for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                setattr(attn, name, cls(getattr(attn, name)))
+        layer.fc1, layer.fc2 = cls(layer.fc1), cls(layer.fc2)
+    model.proj_out = cls(model.proj_out)  # the token embedding it shared its weights with stays float32
+    # a bfloat16 product's rows change with the rows beside it (its float32 sums, rounded to bfloat16, follow the
+    # kernel the row count picks), so hypotheses are not packed: each runs its own pass, as it would alone
+    model.unpacked = True
+
+
+@functools.cache
+def _bfloat16_linear():
+    import torch
+
+    class Bfloat16Linear(torch.nn.Module):
+        """A linear layer with bfloat16 weights: float32 in, float32 out, float32 sums."""
+
+        def __init__(self, linear) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(linear.weight.detach().to(torch.bfloat16), requires_grad=False)
+            self.bias = None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().to(torch.bfloat16), requires_grad=False)
+
+        def forward(self, x):
+            return torch.nn.functional.linear(x.to(torch.bfloat16), self.weight, self.bias).float()
+
+    return Bfloat16Linear
 
 
 def _causal(size: int, past: int):

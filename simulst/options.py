@@ -86,6 +86,16 @@ def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "") ->
         group.add_argument(flag, dest=dest, type=conv, choices=choices, default=f.default, help=helptext)
 
 
+def share_cores(options: dict, threads: int, workers: int = 1) -> argparse.Namespace:
+    """A command line's options for a backend built on a share of the cores (a Ray actor, a server's model
+    thread): each backend's unset ``threads`` becomes ``threads``; ``encoder_workers``, where there is one,
+    ``workers``."""
+    share = {k: threads for k, v in options.items() if threads and not v and (k == "threads" or k.endswith(".threads"))}
+    if "encoder_workers" in options:
+        share["encoder_workers"] = workers
+    return argparse.Namespace(**{**options, **share})
+
+
 def from_namespace(cls: type, ns: argparse.Namespace, prefix: str = ""):
     """Build ``cls`` from the flags ``add_options`` added."""
     values = vars(ns)

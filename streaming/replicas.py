@@ -10,7 +10,6 @@ go on, and new sessions go to the replicas still alive. ``/health`` lists every 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import threading
@@ -28,15 +27,12 @@ class Replica:
     """A Ray actor's body: the model, and the sessions placed on it by key."""
 
     def __init__(self, options: dict, batching: bool, threads: int) -> None:
-        import torch
-
         from simulst.cli import _backend
         from simulst.models.batching import Batcher
+        from simulst.options import share_cores
         from simulst.streaming.server import session_factory
 
-        if threads:
-            torch.set_num_threads(threads)
-        self.backend = _backend(argparse.Namespace(**options))
+        self.backend = _backend(share_cores(options, threads))
         self.make = session_factory(self.backend)
         self.batcher = Batcher() if batching else None
         self.sessions: dict[int, object] = {}

@@ -60,3 +60,13 @@ def test_build_policy_validates_its_options():
     assert build.policy("alignatt", {"threshold_ms": 300}).options == AlignAttOptions(threshold_ms=300)
     with pytest.raises(OptionError, match="unknown alignatt policy option"):
         build.policy("alignatt", {"k": 4})
+
+
+def test_a_share_of_the_cores_fills_each_backends_unset_threads():
+    from simulst.options import share_cores
+
+    options = {"backend": "whisper", "threads": 0, "nar.threads": 0, "decoder_threads": 1, "encoder_workers": 1, "chunk_ms": 1000}
+    assert vars(share_cores(options, 1)) == {**options, "threads": 1, "nar.threads": 1}
+    assert vars(share_cores({**options, "threads": 3}, 1))["threads"] == 3  # --threads given: kept
+    assert vars(share_cores(options, 0)) == options  # a cluster: each backend's own default
+    assert vars(share_cores(options, 1, workers=2))["encoder_workers"] == 2  # a server's model threads

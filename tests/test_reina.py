@@ -101,30 +101,34 @@ def test_a_learned_policy_refuses_a_backend_without_hidden_states(tmp_path):
 
 
 @pytest.mark.model
-def test_cached_features_equal_a_direct_model_call(whisper_base, tmp_path):
+def test_cached_features_equal_a_direct_model_call(tmp_path):
     """What training reads (one teacher-forced pass per truncation, cached) is what the policy sees when the
-    session steps the model token by token over the same audio and prefix."""
+    session steps the model token by token over the same audio and prefix (float32 decoder)."""
     from simulst.models.teacher import cache_features
     from simulst.options import SessionOptions
     from simulst.policies.learned import view_features
     from simulst.streaming.audio import load_audio
     from tests.conftest import dev_clip
 
+    from simulst.models.whisper import WhisperBackend, WhisperOptions
+
+    # float32: a bfloat16 product's last bits follow how many rows it multiplies (teacher: all tokens at once)
+    backend = WhisperBackend(WhisperOptions(decoder_dtype="float32"))
     options = SessionOptions(src_lang="de")
-    (path,) = cache_features(whisper_base, [("de-001", dev_clip("de-001"), options)], tmp_path, step_ms=4000)
+    (path,) = cache_features(backend, [("de-001", dev_clip("de-001"), options)], tmp_path, step_ms=4000)
     data = np.load(path)
     audio = load_audio(dev_clip("de-001"))
-    stream = whisper_base.open(options)
+    stream = backend.open(options)
     tokens = data["tokens"].tolist()
     checked = 0
     for c, cut_ms in enumerate(data["cuts_ms"]):
         for t in (1, 4, len(tokens) - 1):
             hyp = stream.begin(audio[: int(cut_ms * 16)], tokens[:t], False)
             candidate = hyp.propose()
-            hidden, values = view_features(StateView(candidate, cut_ms, hyp.frames, whisper_base.frame_ms, 0, 0, t))
+            hidden, values = view_features(StateView(candidate, cut_ms, hyp.frames, backend.frame_ms, 0, 0, t))
             assert np.allclose(hidden, data["hidden"][c, t].astype(np.float32), rtol=2e-3, atol=5e-3)  # stored as float16
             assert np.allclose(values, data["scalars"][c, t], atol=1e-3)
-            target = hyp.propose(banned=set(range(whisper_base.eot + 1)) - {tokens[t]})
+            target = hyp.propose(banned=set(range(backend.eot + 1)) - {tokens[t]})
             assert target.logprob == pytest.approx(float(data["partial"][c, t]), abs=1e-3)
             checked += 1
     final = stream.begin(audio, tokens[:2], True).propose()
