@@ -13,7 +13,7 @@ from simulst import registry
 from simulst.cascade import CascadeOptions
 from simulst.errors import SimulstError
 from simulst.events import event_to_dict
-from simulst.options import SessionOptions, add_options, from_namespace
+from simulst.options import SessionOptions, add_options, from_namespace, share_cores
 
 SAMPLE = "sample"
 
@@ -43,6 +43,15 @@ def _backend(ns: argparse.Namespace):
 
     cls = registry.backends.get(ns.backend)
     return build.backend(ns.backend, from_namespace(cls.Options, ns, prefix=getattr(cls, "prefix", "")))
+
+
+def _served_backend(ns: argparse.Namespace, model_threads: int):
+    """The backend of a server with ``model_threads`` model threads: more than one share the cores (each backend's
+    unset --threads becomes cores / N) and get a CTranslate2 encoder worker each."""
+    import os
+
+    threads = max(1, len(os.sched_getaffinity(0)) // model_threads) if model_threads > 1 else 0
+    return _backend(share_cores(portable(ns), threads, model_threads))
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -278,7 +287,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         pool = ReplicaPool(portable(ns), options.replicas, options.max_sessions, options.batching, options.address)
         server = Server(pool, pool.make_session, options)
     else:
-        backend = _backend(ns)
+        backend = _served_backend(ns, options.model_threads)
         server = Server(backend, session_factory(backend), options)
     try:
         asyncio.run(server.run(ready=lambda port: print(f"simulst: serving ws://{options.host}:{port}/ (health: http://{options.host}:{port}/health)", file=sys.stderr, flush=True)))
@@ -356,8 +365,9 @@ def _bench_server(ns: argparse.Namespace, clips: list, start: dict, batching: bo
     from simulst.streaming.server import Background, Server, ServerOptions, session_factory
     from simulst.streaming.soak import rss_mb
 
-    backend = _backend(ns)
-    server = Server(backend, session_factory(backend), ServerOptions(port=0, max_sessions=max(ns.clients), batching=batching))
+    backend = _served_backend(ns, ns.model_threads)
+    options = ServerOptions(port=0, max_sessions=max(ns.clients), batching=batching, model_threads=ns.model_threads)
+    server = Server(backend, session_factory(backend), options)
     return Background(server), [alone(server, clip, start) for clip in clips], rss_mb
 
 
@@ -561,6 +571,7 @@ def parser() -> argparse.ArgumentParser:
     bs.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1], help="client counts, e.g. 1,2,4,8")
     bs.add_argument("--batching", choices=["on", "off", "both"], default="on",
                     help="the started server's cross-session batching; both: one server without, then one with (default: on)")
+    bs.add_argument("--model-threads", type=int, default=1, help="the started server's model threads (serve --model-threads) (default: 1)")
     bs.add_argument("--minutes", type=float, default=0.0, help="repeat each file to this many minutes of audio (a soak under load)")
     bs.add_argument("--json", help="also write every report (with the memory samples, one a second) to this JSON file")
     bs.add_argument("--url", help="ws:// URL of a running server (default: start one here)")

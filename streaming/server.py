@@ -3,7 +3,7 @@
 The event loop only moves bytes; a slow client is back-pressured by websockets' bounded incoming queue. With
 ``batching`` (the default) every session's work runs on a thread of its own and its model calls are gathered
 across sessions into batches on one model thread (models/batching.py); without it, sessions take turns on one
-worker thread, round by round. A failing session sends an ``error`` event and is closed; the others go on.
+worker thread, round by round. With ``model_threads`` N, sessions are spread over N such lanes, which run at once. A failing session sends an ``error`` event and is closed; the others go on.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import dataclasses
 import json
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
@@ -41,6 +42,12 @@ class ServerOptions:
     idle_timeout_s: float = opt(30.0, "a session that sends nothing for this long is finished")
     token: str | None = opt(None, "require 'Authorization: Bearer TOKEN' when set")
     batching: bool = opt(True, "run the model calls of all sessions together in batches (off: sessions take turns, round by round)")
+    model_threads: int = opt(
+        1,
+        "model threads: each new session goes to the one with the fewest sessions and its model calls run there "
+        "(batched with its neighbours' under --batching). On a CPU server of many streams, one per core serves the "
+        "most (each gets cores / N threads, the CTranslate2 encoder a worker each); 1 gives a lone stream every core",
+    )
     ray: bool = opt(False, "sessions on Ray actors (replicas) that each hold the model; this process is the WebSocket front (pip install 'simulst[ray]')")
     replicas: int = opt(2, "with --ray: model replicas; each new session goes to the one with the fewest sessions")
     address: str | None = opt(None, "with --ray: the Ray cluster to join (auto, or HOST:PORT); default: a local Ray started here")
@@ -53,13 +60,15 @@ class Server:
         self.backend, self.make_session, self.options = backend, make_session, options
         self.active = 0
         self.served = 0
-        self.batcher = None
-        if options.batching and not options.ray:  # replicas batch their own sessions
-            from simulst.models.batching import Batcher
-
-            self.batcher = Batcher()
-        workers = options.max_sessions if options.batching or options.ray else 1
-        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="simulst-session")
+        if options.model_threads < 1:
+            raise SimulstError(f"--model-threads must be at least 1, not {options.model_threads}")
+        if options.ray:  # replicas run (and batch) their sessions' calls: here a thread per session waits on them
+            if options.model_threads != 1:
+                raise SimulstError("--model-threads is the plain server's: with --ray, use --replicas")
+            self.lanes = [_Lane(batching=False, workers=options.max_sessions)]
+        else:
+            workers = options.max_sessions if options.batching else 1
+            self.lanes = [_Lane(options.batching, workers) for _ in range(options.model_threads)]
         self.stopping = asyncio.Event()
 
     async def run(self, ready: Callable[[int], None] | None = None) -> None:
@@ -82,23 +91,19 @@ class Server:
             await self.stopping.wait()
             server.close(close_connections=False)  # stop accepting; open sessions finish their output
             await server.wait_closed()
-        self.worker.shutdown(wait=True)
-        if self.batcher is not None:
-            self.batcher.close()
-
-    async def _work(self, fn, *args):
-        """``fn(*args)`` on a session thread (its model calls batched with the other sessions') or the worker."""
-        loop = asyncio.get_running_loop()
-        if self.batcher is None:
-            return await loop.run_in_executor(self.worker, fn, *args)
-        return await loop.run_in_executor(self.worker, _routed, self.batcher, fn, *args)
+        for lane in self.lanes:
+            lane.close()
 
     def http(self, connection, request):
         """Plain HTTP: ``/health`` and the browser page at ``/``; the bearer token check for WebSocket upgrades."""
         if request.path == "/health":
             health = {"status": "ok", "sessions": self.active, "served": self.served}
-            if self.batcher is not None:  # model passes run and calls they served: calls / passes is the batch size
-                health["batches"] = {name: {"passes": n, "calls": self.batcher.items[name]} for name, n in self.batcher.batches.items()}
+            batchers = [lane.batcher for lane in self.lanes if lane.batcher is not None]
+            if batchers:  # model passes run and calls they served: calls / passes is the batch size
+                passes, calls = sum((b.batches for b in batchers), Counter()), sum((b.items for b in batchers), Counter())
+                health["batches"] = {name: {"passes": n, "calls": calls[name]} for name, n in passes.items()}
+            if len(self.lanes) > 1:
+                health["model_threads"] = [lane.sessions for lane in self.lanes]  # sessions on each
             if hasattr(self.backend, "health"):  # a Ray front: every replica
                 health["replicas"] = self.backend.health()
             return connection.respond(HTTPStatus.OK, json.dumps(health) + "\n")
@@ -120,18 +125,21 @@ class Server:
             await ws.close(1013, "busy")
             return
         self.active += 1
+        lane = min(self.lanes, key=lambda lane: lane.sessions)  # the first of the least loaded
+        lane.sessions += 1
         try:
-            await self._session(ws)
+            await self._session(ws, lane)
         finally:
+            lane.sessions -= 1
             self.active -= 1
             self.served += 1
 
-    async def _session(self, ws) -> None:
+    async def _session(self, ws, lane: _Lane) -> None:
         from websockets.exceptions import ConnectionClosed
 
         try:
             start = await asyncio.wait_for(ws.recv(), self.options.idle_timeout_s)
-            config = await self._work(self._start, start)  # may load models: off the loop
+            config = await lane.work(self._start, start)  # may load models: off the loop
         except (SimulstError, asyncio.TimeoutError) as exc:
             code = "no_start" if isinstance(exc, asyncio.TimeoutError) else "bad_start"
             await _send(ws, {"type": "error", "code": code, "message": str(exc) or "no start message"})
@@ -165,9 +173,9 @@ class Server:
                 if received / rate > self.options.max_session_s:
                     await _send(ws, {"type": "error", "code": "too_long", "message": f"sessions are limited to {self.options.max_session_s:.0f} s of audio"})
                     break
-                for event in await self._work(_feed, session, samples, rate, self.backend.sample_rate):
+                for event in await lane.work(_feed, session, samples, rate, self.backend.sample_rate):
                     await _emit(ws, event, began)
-            for event in await self._work(_finish, session):
+            for event in await lane.work(_finish, session):
                 await _emit(ws, event, began)
             await ws.close()
         except ConnectionClosed:
@@ -207,6 +215,30 @@ class Server:
         rest = {k: v for k, v in fields.items() if k not in session_fields}
         session = self.make_session(options, policy, rest)
         return (session, *FORMATS[fmt], rate)
+
+
+class _Lane:
+    """A model thread and the sessions placed on it: with batching, their model calls run in shared passes on its
+    batcher (each session's round on a thread of its own); without, their rounds take turns on its one worker."""
+
+    def __init__(self, batching: bool, workers: int) -> None:
+        from simulst.models.batching import Batcher
+
+        self.sessions = 0
+        self.batcher = Batcher() if batching else None
+        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="simulst-session")
+
+    async def work(self, fn, *args):
+        """``fn(*args)`` off the event loop, its model calls on this lane."""
+        loop = asyncio.get_running_loop()
+        if self.batcher is None:
+            return await loop.run_in_executor(self.worker, fn, *args)
+        return await loop.run_in_executor(self.worker, _routed, self.batcher, fn, *args)
+
+    def close(self) -> None:
+        self.worker.shutdown(wait=True)
+        if self.batcher is not None:
+            self.batcher.close()
 
 
 class Background:

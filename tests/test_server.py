@@ -10,6 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from simulst.errors import SimulstError
 from simulst.streaming.server import Background, Server, ServerOptions, session_factory
 from tests.fake import FakeBackend
 
@@ -121,6 +122,32 @@ def test_sessions_join_and_leave_while_others_stream(server):
     assert (health["status"], health["sessions"], health["served"]) == ("ok", 0, 3)
     calls = health["batches"]["propose_all"]
     assert calls["calls"] >= calls["passes"] > 0
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_sessions_spread_over_model_threads(batching):
+    """--model-threads 2: four clients go two to each model thread (the health report shows it while they are
+    open), stream at once and each gets its text alone; a Ray front or no model thread is refused."""
+    running = Running(FakeBackend(WORDS, sample_rate=16000, batched=True), model_threads=2, batching=batching)
+    try:
+        clients = [connect(running.url) for _ in range(4)]
+        for ws in clients:
+            assert start(ws, policy="waitk", k=1, stride_ms=1000)["type"] == "ready"
+        assert running.health()["model_threads"] == [2, 2]
+        for frame in audio_frames(3.0):
+            for ws in clients:
+                ws.send(frame)
+        for ws in clients:
+            ws.send(json.dumps({"type": "end"}))
+        for ws in clients:
+            events = receive_all(ws)
+            assert events[-1]["type"] == "final" and events[-1]["text"] == TEXT
+            assert "".join(e["text"] for e in events if e["type"] == "commit").strip() == TEXT
+    finally:
+        running.stop()
+    for wrong, message in ((dict(model_threads=0), "at least 1"), (dict(model_threads=2, ray=True), "--replicas")):
+        with pytest.raises(SimulstError, match=message):
+            Server(None, None, ServerOptions(**wrong))
 
 
 def test_garbage_gets_errors_and_the_session_goes_on(server):
