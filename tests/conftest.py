@@ -31,3 +31,13 @@ def whisper_base(model_cache):
     from simulst.models.whisper import WhisperOptions
 
     return build.backend("whisper", WhisperOptions(model="whisper-base"))
+
+
+@pytest.fixture(scope="session")
+def whisper_float32(model_cache):
+    """whisper-base with the float32 decoder, whatever the CPU (tests of exact token equalities between passes of
+    different sizes: a bfloat16 product's last bits follow how many rows it multiplies)."""
+    from simulst import build
+    from simulst.models.whisper import WhisperOptions
+
+    return build.backend("whisper", WhisperOptions(model="whisper-base", decoder_dtype="float32"))

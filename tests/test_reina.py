@@ -101,7 +101,7 @@ def test_a_learned_policy_refuses_a_backend_without_hidden_states(tmp_path):
 
 
 @pytest.mark.model
-def test_cached_features_equal_a_direct_model_call(tmp_path):
+def test_cached_features_equal_a_direct_model_call(whisper_float32, tmp_path):
     """What training reads (one teacher-forced pass per truncation, cached) is what the policy sees when the
     session steps the model token by token over the same audio and prefix (float32 decoder)."""
     from simulst.models.teacher import cache_features
@@ -110,10 +110,7 @@ def test_cached_features_equal_a_direct_model_call(tmp_path):
     from simulst.streaming.audio import load_audio
     from tests.conftest import dev_clip
 
-    from simulst.models.whisper import WhisperBackend, WhisperOptions
-
-    # float32: a bfloat16 product's last bits follow how many rows it multiplies (teacher: all tokens at once)
-    backend = WhisperBackend(WhisperOptions(decoder_dtype="float32"))
+    backend = whisper_float32
     options = SessionOptions(src_lang="de")
     (path,) = cache_features(backend, [("de-001", dev_clip("de-001"), options)], tmp_path, step_ms=4000)
     data = np.load(path)

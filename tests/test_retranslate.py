@@ -139,9 +139,10 @@ def test_a_verified_draft_gives_greedy_tokens_in_fewer_steps():
 
 @pytest.mark.model
 @pytest.mark.parametrize("clip, stabiliser, ratio", [("de-000", "none", 2.0), ("es-001", "mask-k", 1.2)])
-def test_whisper_retranslation_with_drafts_is_token_identical_in_fewer_steps(whisper_base, clip, stabiliser, ratio):
+def test_whisper_retranslation_with_drafts_is_token_identical_in_fewer_steps(whisper_float32, clip, stabiliser, ratio):
     """Raw re-translation decodes the whole segment again each round: the draft covers most of it. With mask-k
-    the committed prefix is not decoded again and the new audio's tokens need their own steps."""
+    the committed prefix is not decoded again and the new audio's tokens need their own steps. (float32 decoder:
+    with bfloat16 a token's logits from the draft's pass and from a step alone may differ in the last bits.)"""
     from simulst.streaming.audio import load_audio
     from tests.conftest import dev_clip
 
@@ -149,7 +150,7 @@ def test_whisper_retranslation_with_drafts_is_token_identical_in_fewer_steps(whi
     runs = {}
     for draft in (False, True):
         options = SessionOptions(src_lang=clip[:2], draft=draft)
-        session = Session(whisper_base, Retranslate(RetranslateOptions(stabiliser=stabiliser)), options, StepClock(0))
+        session = Session(whisper_float32, Retranslate(RetranslateOptions(stabiliser=stabiliser)), options, StepClock(0))
         session.feed_audio(audio)
         session.feed_eof()
         runs[draft] = [(e.type, e.text, e.source_ms) for e in session.events()], session.decoder_steps

@@ -68,7 +68,7 @@ def test_conversion_matches_ctranslate2_greedy(whisper_base, tmp_path):
     assert len(ours) > 10
 
 
-def test_ctranslate2_encoder_gives_the_converted_encoders_states(whisper_base):
+def test_ctranslate2_encoder_gives_the_converted_encoders_states(whisper_base, whisper_float32):
     """The default encoder (CTranslate2 running the embedded weights) and the converted one in torch: the same states
     within float error (odd and even lengths), the same events on a dev clip (float32 decoders); several buffers
     get a pass each, with their states alone."""
@@ -83,8 +83,7 @@ def test_ctranslate2_encoder_gives_the_converted_encoders_states(whisper_base):
         ours, theirs = whisper_base.encode(audio[:n]), converted.encode(audio[:n])
         assert ours.shape == theirs.shape == (1, -(-((n + 8 * 16000) // 160) // 2), 512)
         assert float((ours - theirs).abs().max()) < 2e-3 * float(theirs.abs().max())
-    float_decoder = WhisperBackend(WhisperOptions(decoder_dtype="float32"))  # the encoders' states alone decide
-    ctranslate2, torch_encoder = ([(e.type, e.text, e.source_ms) for e in stream(b, "de-000", "alignatt", None, src_lang="de")[0]] for b in (float_decoder, converted))
+    ctranslate2, torch_encoder = ([(e.type, e.text, e.source_ms) for e in stream(b, "de-000", "alignatt", None, src_lang="de")[0]] for b in (whisper_float32, converted))
     assert ctranslate2 == torch_encoder
 
     buffers = [audio[: 5 * 16000], audio[16000 : 6 * 16000], audio[: 5 * 16000 + 800]]
@@ -156,7 +155,7 @@ def test_int8_linear_layers_transcribe_like_float(whisper_base, model_cache):
     assert wer([int8_events[-1].text], [float_events[-1].text]) < 15
 
 
-def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_base, model_cache):
+def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_base, whisper_float32):
     """--decoder-dtype bfloat16 (auto's choice where the CPU multiplies bfloat16 natively): on a dev clip's prompt the
     same next token, logits and cross-attention within bfloat16's rounding of float32's; the same transcription
     within a few words. It cannot be combined with the int8 decoder."""
@@ -165,7 +164,7 @@ def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_base, model_c
     from simulst.models.whisper_decoder import DecoderCache, Step
 
     assert (type(whisper_base.model.proj_out).__name__ == "Bfloat16Linear") == native_bfloat16()  # auto
-    backends = [build.backend("whisper", WhisperOptions(model="whisper-base", decoder_dtype=d)) for d in ("float32", "bfloat16")]
+    backends = [whisper_float32, build.backend("whisper", WhisperOptions(model="whisper-base", decoder_dtype="bfloat16"))]
     audio = load_audio(dev_clip("en-000"))
     encoded = backends[0].encode(audio[: 6 * 16000])
     prompt = backends[0].open(SessionOptions(src_lang="en", task="transcribe")).prompt()
