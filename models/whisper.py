@@ -72,10 +72,10 @@ class WhisperOptions:
         "torch, the decoder's in torch; attention kept in float); int8-encoder: the encoder's only",
     )
     decoder_dtype: Literal["auto", "float32", "bfloat16"] = opt(
-        "auto",
+        "float32",
         "the decoder's linear layers' weights and inputs (sums kept in float32): bfloat16 reads half the bytes a "
-        "token step and runs the prefix 2-3x faster where the CPU does bfloat16 natively (avx512_bf16, AMX); auto: "
-        "bfloat16 on such a CPU, else float32",
+        "token step and runs the prefix 2-3x faster where the CPU does bfloat16 natively (avx512_bf16, AMX), at "
+        "some words of the output (docs/performance.md); auto: bfloat16 on such a CPU, else float32",
     )
 
 

@@ -160,10 +160,11 @@ def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_base, whisper
     same next token, logits and cross-attention within bfloat16's rounding of float32's; the same transcription
     within a few words. It cannot be combined with the int8 decoder."""
     from simulst.errors import OptionError
-    from simulst.models.whisper import WhisperBackend, WhisperOptions, native_bfloat16
+    from simulst.models.whisper import WhisperBackend, WhisperOptions, _bfloat16, native_bfloat16
     from simulst.models.whisper_decoder import DecoderCache, Step
 
-    assert (type(whisper_base.model.proj_out).__name__ == "Bfloat16Linear") == native_bfloat16()  # auto
+    assert type(whisper_base.model.proj_out).__name__ != "Bfloat16Linear"  # the default: float32
+    assert _bfloat16(WhisperOptions(decoder_dtype="auto")) == native_bfloat16()
     backends = [whisper_float32, build.backend("whisper", WhisperOptions(model="whisper-base", decoder_dtype="bfloat16"))]
     audio = load_audio(dev_clip("en-000"))
     encoded = backends[0].encode(audio[: 6 * 16000])
