@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import time
 from dataclasses import dataclass
 from typing import Collection, Literal, Sequence
@@ -20,7 +19,7 @@ from simulst.errors import OptionError
 from simulst.models import batching
 from simulst.models.base import Candidate
 from simulst.models.whisper_decoder import DecoderCache, Step, bfloat16_linears, decode
-from simulst.options import SessionOptions, opt
+from simulst.options import SessionOptions, opt, usable_cores
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -92,7 +91,7 @@ class WhisperBackend:
         from simulst.models.whisper_load import load_whisper, model_identity
 
         bfloat16 = _bfloat16(options)
-        threads = options.threads or len(os.sched_getaffinity(0))
+        threads = options.threads or usable_cores()
         torch.set_num_threads(threads)
         self.options = options
         self.identity = model_identity(options.model)

@@ -86,6 +86,13 @@ def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "") ->
         group.add_argument(flag, dest=dest, type=conv, choices=choices, default=f.default, help=helptext)
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def share_cores(options: dict, threads: int, workers: int = 1) -> argparse.Namespace:
     """A command line's options for a backend built on a share of the cores (a Ray actor, a server's model
     thread): each backend's unset ``threads`` becomes ``threads``; ``encoder_workers``, where there is one,
