@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from simulst.errors import SimulstError
+from simulst.options import usable_cores
 
 
 def join(actors: int, address: str | None, flag: str, noun: str):
@@ -23,5 +24,4 @@ def join(actors: int, address: str | None, flag: str, noun: str):
     if started:
         local = {} if address else {"num_cpus": max(actors, os.cpu_count() or 1), "object_store_memory": 256 << 20}
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
-    return ray, started, 0 if address else max(1, (os.cpu_count() or 1) // actors)
-
+    return ray, started, 0 if address else max(1, usable_cores() // actors)

@@ -3,7 +3,8 @@
 The event loop only moves bytes; a slow client is back-pressured by websockets' bounded incoming queue. With
 ``batching`` (the default) every session's work runs on a thread of its own and its model calls are gathered
 across sessions into batches on one model thread (models/batching.py); without it, sessions take turns on one
-worker thread, round by round. With ``model_threads`` N, sessions are spread over N such lanes, which run at once. A failing session sends an ``error`` event and is closed; the others go on.
+worker thread, round by round. With ``model_threads`` N, sessions are spread over N such lanes, which run at
+once. A failing session sends an ``error`` event and is closed; the others go on.
 """
 
 from __future__ import annotations

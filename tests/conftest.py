@@ -34,10 +34,13 @@ def whisper_base(model_cache):
 
 
 @pytest.fixture(scope="session")
-def whisper_float32(model_cache):
-    """whisper-base with the float32 decoder, whatever the CPU (tests of exact token equalities between passes of
-    different sizes: a bfloat16 product's last bits follow how many rows it multiplies)."""
+def whisper_float32(whisper_base):
+    """whisper-base with the float32 decoder whatever the default (tests of exact token equalities between passes
+    of different sizes: a bfloat16 product's last bits follow how many rows it multiplies); the default backend
+    itself while its decoder is float32, so the model is not loaded twice."""
     from simulst import build
     from simulst.models.whisper import WhisperOptions
 
+    if whisper_base.options.decoder_dtype == "float32":
+        return whisper_base
     return build.backend("whisper", WhisperOptions(model="whisper-base", decoder_dtype="float32"))

@@ -161,4 +161,3 @@ def test_ray_serving_places_sessions_on_the_least_loaded_replica_and_survives_a_
     alive = [(r["alive"], r["served"]) for r in health(running.url)["replicas"]]
     assert alive == [(False, 3), (True, 4)]
     stack.close()
-
