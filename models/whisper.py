@@ -71,10 +71,10 @@ class WhisperOptions:
         "torch, the decoder's in torch; attention kept in float); int8-encoder: the encoder's only",
     )
     decoder_dtype: Literal["auto", "float32", "bfloat16"] = opt(
-        "float32",
+        "auto",
         "the decoder's linear layers' weights and inputs (sums kept in float32): bfloat16 reads half the bytes a "
-        "token step and runs the prefix 2-3x faster where the CPU does bfloat16 natively (avx512_bf16, AMX), at "
-        "some words of the output (docs/performance.md); auto: bfloat16 on such a CPU, else float32",
+        "token step and feeds the prefix twice as fast where the CPU does bfloat16 natively (avx512_bf16, AMX), "
+        "changing a word here and there (docs/performance.md); auto: bfloat16 on such a CPU, else float32",
     )
 
 
@@ -94,6 +94,7 @@ class WhisperBackend:
         threads = options.threads or usable_cores()
         torch.set_num_threads(threads)
         self.options = options
+        self.decoder_dtype = "bfloat16" if bfloat16 else "float32"
         self.identity = model_identity(options.model)
         assets = load_whisper(options.model)
         self.model = assets.model.eval()

@@ -56,10 +56,6 @@ def decode(model, steps: list[Step], heads: list[tuple[int, int]]) -> None:
     own keys, runs per step."""
     import torch
 
-    if len(steps) > 1 and getattr(model, "unpacked", False):
-        for step in steps:
-            decode(model, [step], heads)
-        return
     decoder = model.model.decoder
     first = decoder.layers[0].self_attn
     nheads, scaling = first.num_heads, first.scaling
@@ -125,9 +121,19 @@ def bfloat16_linears(model) -> None:
                 setattr(attn, name, cls(getattr(attn, name)))
         layer.fc1, layer.fc2 = cls(layer.fc1), cls(layer.fc2)
     model.proj_out = cls(model.proj_out)  # the token embedding it shared its weights with stays float32
-    # a bfloat16 product's rows change with the rows beside it (its float32 sums, rounded to bfloat16, follow the
-    # kernel the row count picks), so hypotheses are not packed: each runs its own pass, as it would alone
-    model.unpacked = True
+
+
+def padded_rows(count: int) -> int:
+    """The row count a bfloat16 product runs at for ``count`` rows: 2, 3, 4, then the next of 6, 8, 12, 16, 24,
+    ... (at most half again as many rows). From two rows on, a row's result does not depend on the rows beside it
+    (one row alone takes another kernel whose float32 sums, rounded to bfloat16, differ now and then), so a
+    hypothesis gets the same numbers packed with others as alone. And torch keeps memory for each row count it
+    multiplies bfloat16 at (a few MB each for the vocabulary projection) while a decoder meets a new count every
+    round: on this ladder they are a few dozen."""
+    if count <= 4:
+        return max(count, 2)
+    power = 1 << (count - 1).bit_length()
+    return power * 3 // 4 if power * 3 // 4 >= count else power
 
 
 @functools.cache
@@ -135,7 +141,8 @@ def _bfloat16_linear():
     import torch
 
     class Bfloat16Linear(torch.nn.Module):
-        """A linear layer with bfloat16 weights: float32 in, float32 out, float32 sums."""
+        """A linear layer with bfloat16 weights: float32 in, float32 out, float32 sums; rows padded to
+        ``padded_rows``."""
 
         def __init__(self, linear) -> None:
             super().__init__()
@@ -143,7 +150,12 @@ def _bfloat16_linear():
             self.bias = None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().to(torch.bfloat16), requires_grad=False)
 
         def forward(self, x):
-            return torch.nn.functional.linear(x.to(torch.bfloat16), self.weight, self.bias).float()
+            rows = x.reshape(-1, x.shape[-1])
+            count = rows.shape[0]
+            padded = rows.new_zeros((padded_rows(count), rows.shape[1]), dtype=torch.bfloat16)
+            padded[:count] = rows
+            out = torch.nn.functional.linear(padded, self.weight, self.bias)[:count]
+            return out.float().reshape(*x.shape[:-1], out.shape[-1])
 
     return Bfloat16Linear
 

@@ -36,11 +36,21 @@ def whisper_base(model_cache):
 @pytest.fixture(scope="session")
 def whisper_float32(whisper_base):
     """whisper-base with the float32 decoder whatever the default (tests of exact token equalities between passes
-    of different sizes: a bfloat16 product's last bits follow how many rows it multiplies); the default backend
-    itself while its decoder is float32, so the model is not loaded twice."""
+    of different sizes: their attention sums differ in the last float32 bits, which bfloat16's rounding of the
+    next layer's inputs makes visible now and then); the default backend itself where its decoder is float32."""
+    return _with_decoder(whisper_base, "float32")
+
+
+@pytest.fixture(scope="session")
+def whisper_bfloat16(whisper_base):
+    """whisper-base with the bfloat16 decoder; the default backend itself where the CPU makes that the default."""
+    return _with_decoder(whisper_base, "bfloat16")
+
+
+def _with_decoder(backend, dtype: str):
     from simulst import build
     from simulst.models.whisper import WhisperOptions
 
-    if whisper_base.options.decoder_dtype == "float32":
-        return whisper_base
-    return build.backend("whisper", WhisperOptions(model="whisper-base", decoder_dtype="float32"))
+    if backend.decoder_dtype == dtype:
+        return backend
+    return build.backend("whisper", WhisperOptions(model="whisper-base", decoder_dtype=dtype))

@@ -142,7 +142,8 @@ def test_a_verified_draft_gives_greedy_tokens_in_fewer_steps():
 def test_whisper_retranslation_with_drafts_is_token_identical_in_fewer_steps(whisper_float32, clip, stabiliser, ratio):
     """Raw re-translation decodes the whole segment again each round: the draft covers most of it. With mask-k
     the committed prefix is not decoded again and the new audio's tokens need their own steps. (float32 decoder:
-    with bfloat16 a token's logits from the draft's pass and from a step alone may differ in the last bits.)"""
+    the attention of a draft's pass and of a step alone differ in the last bits, which bfloat16 inputs can round
+    apart.)"""
     from simulst.streaming.audio import load_audio
     from tests.conftest import dev_clip
 

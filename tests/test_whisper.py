@@ -155,7 +155,7 @@ def test_int8_linear_layers_transcribe_like_float(whisper_base, model_cache):
     assert wer([int8_events[-1].text], [float_events[-1].text]) < 15
 
 
-def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_base, whisper_float32):
+def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_float32, whisper_bfloat16):
     """--decoder-dtype bfloat16 (auto's choice where the CPU multiplies bfloat16 natively): on a dev clip's prompt the
     same next token, logits and cross-attention within bfloat16's rounding of float32's; the same transcription
     within a few words. It cannot be combined with the int8 decoder."""
@@ -163,9 +163,10 @@ def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_base, whisper
     from simulst.models.whisper import WhisperBackend, WhisperOptions, _bfloat16, native_bfloat16
     from simulst.models.whisper_decoder import DecoderCache, Step
 
-    assert type(whisper_base.model.proj_out).__name__ != "Bfloat16Linear"  # the default: float32
-    assert _bfloat16(WhisperOptions(decoder_dtype="auto")) == native_bfloat16()
-    backends = [whisper_float32, build.backend("whisper", WhisperOptions(model="whisper-base", decoder_dtype="bfloat16"))]
+    assert _bfloat16(WhisperOptions()) == native_bfloat16()  # the default: auto
+    assert type(whisper_bfloat16.model.proj_out).__name__ == "Bfloat16Linear"
+    assert type(whisper_float32.model.proj_out).__name__ != "Bfloat16Linear"
+    backends = [whisper_float32, whisper_bfloat16]
     audio = load_audio(dev_clip("en-000"))
     encoded = backends[0].encode(audio[: 6 * 16000])
     prompt = backends[0].open(SessionOptions(src_lang="en", task="transcribe")).prompt()
@@ -177,6 +178,26 @@ def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_base, whisper
     assert wer([bf16_events[-1].text], [f32_events[-1].text]) < 15
     with pytest.raises(OptionError, match="choose one"):
         WhisperBackend(WhisperOptions(decoder_dtype="bfloat16", quantize="int8"))
+
+
+def test_a_bfloat16_rows_result_does_not_depend_on_the_rows_beside_it(whisper_bfloat16):
+    """Each decoder layer's products, on rows like the layer's own inputs: a row alone, in a pack of any size, at
+    any place in it, gives the same bits (hypotheses packed across sessions decode as alone); and the row counts
+    torch meets (and keeps memory for) are a few dozen."""
+    import torch
+
+    from simulst.models.whisper_decoder import padded_rows
+
+    assert all(n <= padded_rows(n) <= max(2, 3 * n // 2) for n in range(1, 3000))
+    assert len({padded_rows(n) for n in range(1, 1537)}) <= 20
+    layer = whisper_bfloat16.model.model.decoder.layers[0]
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        for linear in (layer.self_attn.q_proj, layer.fc1, layer.fc2, whisper_bfloat16.model.proj_out):
+            rows = torch.nn.functional.gelu(torch.randn(40, linear.weight.shape[1]) * 2)
+            packed = linear(rows)
+            assert torch.equal(torch.cat([linear(row[None]) for row in rows]), packed)
+            assert torch.equal(linear(rows[3:10]), packed[3:10]) and torch.equal(linear(rows[5:]), packed[5:])
 
 
 def test_converted_weights_are_cached(whisper_base, model_cache):
