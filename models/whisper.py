@@ -58,7 +58,7 @@ class WhisperOptions:
     threads: int = opt(0, "CPU threads of the encoder, and of torch where torch runs it (0: every core this process may use)")
     encoder_workers: int = opt(
         1, "CTranslate2 encoder passes that can run at once, each on --threads threads over one copy of the weights "
-        "(serve --model-threads sets it)"
+        "(serve --model-threads raises it to one per model thread)"
     )
     decoder_threads: int = opt(
         1,

@@ -95,11 +95,11 @@ def usable_cores() -> int:
 
 def share_cores(options: dict, threads: int, workers: int = 1) -> argparse.Namespace:
     """A command line's options for a backend built on a share of the cores (a Ray actor, a server's model
-    thread): each backend's unset ``threads`` becomes ``threads``; ``encoder_workers``, where there is one,
-    ``workers``."""
+    thread): each backend's unset ``threads`` becomes ``threads``; ``encoder_workers``, where there is one, at
+    least ``workers`` (one per model thread; a larger ``--encoder-workers`` is kept)."""
     share = {k: threads for k, v in options.items() if threads and not v and (k == "threads" or k.endswith(".threads"))}
     if "encoder_workers" in options:
-        share["encoder_workers"] = workers
+        share["encoder_workers"] = max(workers, options["encoder_workers"])
     return argparse.Namespace(**{**options, **share})
 
 

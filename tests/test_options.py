@@ -70,3 +70,4 @@ def test_a_share_of_the_cores_fills_each_backends_unset_threads():
     assert vars(share_cores({**options, "threads": 3}, 1))["threads"] == 3  # --threads given: kept
     assert vars(share_cores(options, 0)) == options  # a cluster: each backend's own default
     assert vars(share_cores(options, 1, workers=2))["encoder_workers"] == 2  # a server's model threads
+    assert vars(share_cores({**options, "encoder_workers": 3}, 1, workers=2))["encoder_workers"] == 3  # given: kept
