@@ -124,14 +124,16 @@ def bfloat16_linears(model) -> None:
 
 
 def padded_rows(count: int) -> int:
-    """The row count a bfloat16 product runs at for ``count`` rows: 2, 3, 4, then the next of 6, 8, 12, 16, 24,
-    ... (at most half again as many rows). From two rows on, a row's result does not depend on the rows beside it
-    (one row alone takes another kernel whose float32 sums, rounded to bfloat16, differ now and then), so a
-    hypothesis gets the same numbers packed with others as alone. And torch keeps memory for each row count it
-    multiplies bfloat16 at (a few MB each for the vocabulary projection) while a decoder meets a new count every
-    round: on this ladder they are a few dozen."""
+    """The row count a bfloat16 product runs at for ``count`` rows: 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, then
+    the next multiple of 16 (at most half again as many rows below 64, at most 15 more above). From two rows on, a
+    row's result does not depend on the rows beside it (one row alone takes another kernel whose float32 sums,
+    rounded to bfloat16, differ now and then), so a hypothesis gets the same numbers packed with others as alone.
+    And torch keeps memory for each row count it multiplies bfloat16 at (a few MB each for the vocabulary
+    projection) while a decoder meets new counts every round: on this ladder they are bounded."""
     if count <= 4:
         return max(count, 2)
+    if count > 64:
+        return -(-count // 16) * 16
     power = 1 << (count - 1).bit_length()
     return power * 3 // 4 if power * 3 // 4 >= count else power
 

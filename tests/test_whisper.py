@@ -183,13 +183,13 @@ def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_float32, whis
 def test_a_bfloat16_rows_result_does_not_depend_on_the_rows_beside_it(whisper_bfloat16):
     """Each decoder layer's products, on rows like the layer's own inputs: a row alone, in a pack of any size, at
     any place in it, gives the same bits (hypotheses packed across sessions decode as alone); and the row counts
-    torch meets (and keeps memory for) are a few dozen."""
+    torch meets (and keeps memory for) are about a hundred up to 1536 rows."""
     import torch
 
     from simulst.models.whisper_decoder import padded_rows
 
     assert all(n <= padded_rows(n) <= max(2, 3 * n // 2) for n in range(1, 3000))
-    assert len({padded_rows(n) for n in range(1, 1537)}) <= 20
+    assert len({padded_rows(n) for n in range(1, 1537)}) <= 110
     layer = whisper_bfloat16.model.model.decoder.layers[0]
     torch.manual_seed(0)
     with torch.inference_mode():
