@@ -152,11 +152,11 @@ def _bfloat16_linear():
             self.bias = None if linear.bias is None else torch.nn.Parameter(linear.bias.detach().to(torch.bfloat16), requires_grad=False)
 
         def forward(self, x):
-            rows = x.reshape(-1, x.shape[-1])
+            rows = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
             count = rows.shape[0]
-            padded = rows.new_zeros((padded_rows(count), rows.shape[1]), dtype=torch.bfloat16)
-            padded[:count] = rows
-            out = torch.nn.functional.linear(padded, self.weight, self.bias)[:count]
+            if padded_rows(count) > count:
+                rows = torch.cat([rows, rows.new_zeros(padded_rows(count) - count, rows.shape[1])])
+            out = torch.nn.functional.linear(rows, self.weight, self.bias)[:count]
             return out.float().reshape(*x.shape[:-1], out.shape[-1])
 
     return Bfloat16Linear
