@@ -93,6 +93,11 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def core_share(parts: int) -> int:
+    """This process's usable cores split ``parts`` ways (at least one each)."""
+    return max(1, usable_cores() // parts)
+
+
 def share_cores(options: dict, threads: int, workers: int = 1) -> argparse.Namespace:
     """A command line's options for a backend built on a share of the cores (a Ray actor, a server's model
     thread): each backend's unset ``threads`` becomes ``threads``; ``encoder_workers``, where there is one, at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from simulst.errors import SimulstError
-from simulst.options import usable_cores
+from simulst.options import core_share
 
 
 def join(actors: int, address: str | None, flag: str, noun: str):
@@ -24,4 +24,4 @@ def join(actors: int, address: str | None, flag: str, noun: str):
     if started:
         local = {} if address else {"num_cpus": max(actors, os.cpu_count() or 1), "object_store_memory": 256 << 20}
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
-    return ray, started, 0 if address else max(1, usable_cores() // actors)
+    return ray, started, 0 if address else core_share(actors)

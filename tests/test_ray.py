@@ -36,13 +36,12 @@ def test_ray_eval_of_a_sweep_equals_the_local_run_and_redoes_a_killed_workers_ro
     from simulst.cli import _sweep_points
     from simulst.eval.data import read_tsv
     from simulst.eval.distributed import evaluate_on_ray
-    from simulst.options import usable_cores
+    from simulst.options import core_share
 
     data = dev_rows(tmp_path)
     sweep = ["--sweep", "alignatt.threshold_ms=400,800"]
     # on the threads each of the 2 actors gets: CTranslate2's float32 sums, and so a near tie, follow them
-    share = str(max(1, usable_cores() // 2))
-    assert main(["eval", "--data", str(data), "--output", str(tmp_path / "local"), *sweep, "--threads", share]) == 0
+    assert main(["eval", "--data", str(data), "--output", str(tmp_path / "local"), *sweep, "--threads", str(core_share(2))]) == 0
     assert main(["eval", "--data", str(data), "--output", str(tmp_path / "ray"), *sweep, "--executor", "ray", "--workers", "2"]) == 0
     for point in ("alignatt.threshold_ms=400", "alignatt.threshold_ms=800"):
         local, distributed = stable(tmp_path / "local" / point), stable(tmp_path / "ray" / point)
