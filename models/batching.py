@@ -8,7 +8,8 @@ wait while the model thread gathers every pending call, groups them by ``fn`` an
 The model thread starts a batch once every thread inside ``serving`` is waiting on a call (the others are still
 in Python between two calls, about a millisecond), or after ``max_wait_s``. Each batch takes every pending
 call, so no session waits more than one batch. A batch that fails is rerun item by item: only the item that
-fails gets the error.
+fails gets the error. Calls sent ``aside`` (CTranslate2's encoder: it cannot share a pass, and runs on workers
+of its own) run at once on their own thread, so one session's encoder pass and another's decoder steps overlap.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ from typing import Callable, Iterator, Sequence
 _route = threading.local()
 
 
-def run(fn: Callable[[Sequence], list], item):
-    """``fn([item])[0]``, batched with other threads' calls when this thread is routed to a batcher."""
+def run(fn: Callable[[Sequence], list], item, aside: bool = False):
+    """``fn([item])[0]``, batched with other threads' calls when this thread is routed to a batcher. An ``aside``
+    call (work that gains nothing from a shared pass and runs on threads of its own, as CTranslate2's encoder
+    does) runs at once on the calling thread, beside the batches, which do not wait for it."""
     batcher = getattr(_route, "batcher", None)
-    return fn([item])[0] if batcher is None else batcher.call(fn, item)
+    if batcher is None:
+        return fn([item])[0]
+    return batcher.aside(fn, item) if aside else batcher.call(fn, item)
 
 
 class _Call:
@@ -43,6 +48,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._pending: list[_Call] = []
         self._serving = 0  # routed threads between entering and leaving ``serving``
+        self._away = 0  # routed threads in an ``aside`` call
         self._closed = False
         self.batches: Counter = Counter()  # fn name -> batches run
         self.items: Counter = Counter()  # fn name -> items run
@@ -75,6 +81,16 @@ class Batcher:
             raise call.error
         return call.result
 
+    def aside(self, fn, item):
+        with self._cond:
+            self._away += 1
+            self._cond.notify_all()
+        try:
+            return fn([item])[0]
+        finally:
+            with self._cond:
+                self._away -= 1
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -88,7 +104,7 @@ class Batcher:
                 if not self._pending:
                     return
                 deadline = time.monotonic() + self.max_wait_s
-                while len(self._pending) < self._serving and not self._closed:
+                while len(self._pending) + self._away < self._serving and not self._closed:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break

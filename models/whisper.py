@@ -57,8 +57,9 @@ class WhisperOptions:
     )
     threads: int = opt(0, "CPU threads of the encoder, and of torch where torch runs it (0: every core this process may use)")
     encoder_workers: int = opt(
-        1, "CTranslate2 encoder passes that can run at once, each on --threads threads over one copy of the weights "
-        "(serve --model-threads raises it to one per model thread)"
+        2, "CTranslate2 encoder passes that can run at once, each on --threads threads over one copy of the weights: "
+        "a server's sessions encode beside each other and beside the batched decoder (serve --model-threads raises it "
+        "to one per model thread)"
     )
     decoder_threads: int = opt(
         1,
@@ -177,9 +178,10 @@ class WhisperBackend:
         return ((mel + 4.0) / 4.0)[None]
 
     def encode(self, audio: np.ndarray):
-        """Encoder states for ``audio`` (at most 30 s), without Whisper's fixed 3000-frame check; batched with other
-        sessions' when this thread is routed to a batcher (models/batching.py)."""
-        return batching.run(self.encode_batch, audio)
+        """Encoder states for ``audio`` (at most 30 s), without Whisper's fixed 3000-frame check. When this thread
+        is routed to a batcher (models/batching.py), torch's encoder shares a pass with other sessions' buffers;
+        CTranslate2's runs aside, on its own workers, while the batches go on."""
+        return batching.run(self.encode_batch, audio, aside=self.ct2 is not None)
 
     def encode_batch(self, audios: Sequence[np.ndarray]) -> list:
         """Encoder states of several buffers. In torch, those of about the same length (within ``BUCKET``) in one

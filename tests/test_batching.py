@@ -4,6 +4,7 @@ calls of several threads, sessions batched give their solo output."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -160,6 +161,37 @@ def test_a_failing_call_fails_alone_and_a_thread_that_leaves_is_not_waited_for()
     assert results == [0, "unlucky", "left", -3]
 
 
+def test_an_aside_call_runs_on_its_own_thread_and_batches_do_not_wait_for_it():
+    """Thread 0 is inside an aside call until thread 1's batched calls are done: were the batches waiting for
+    every serving thread (aside or not), they would wait for the 5 s timeout at each call."""
+    batched_done = threading.Event()
+    ran_on = {}
+
+    def slow(items):
+        ran_on["aside"] = threading.get_ident()
+        assert batched_done.wait(10)
+        return [x + 1 for x in items]
+
+    def work(i):
+        if i == 0:
+            ran_on["caller"] = threading.get_ident()
+            return run(slow, 41, aside=True)
+        results = [run(lambda items: [-x for x in items], k) for k in range(3)]
+        batched_done.set()
+        return results
+
+    batcher = Batcher(max_wait_s=5.0)
+    began = time.monotonic()
+    try:
+        results = together(2, work, batcher)
+    finally:
+        batcher.close()
+    assert results == [42, [0, -1, -2]]
+    assert time.monotonic() - began < 4.0
+    assert ran_on["aside"] == ran_on["caller"]
+    assert run(slow, 1, aside=True) == 2  # unrouted: the same call, run by the caller
+
+
 def scripted_sessions():
     """Three sessions of different policies and lengths over one scripted model."""
     words = [("eins", 300), ("zwei", 900), ("+drei", 1500), ("vier", 2600), ("fünf", 3100), ("sechs", 3900)]
@@ -195,7 +227,8 @@ def test_sessions_batched_give_the_tokens_and_decisions_they_give_alone():
 
 @pytest.mark.model
 def test_two_whisper_sessions_batched_give_their_outputs_alone(whisper_base):
-    """Two dev clips of different lengths and languages: encoder and decoder passes batched while both run."""
+    """Two dev clips of different lengths and languages: decoder passes batched while both run, CTranslate2's
+    encoder passes aside (on its two workers, beside the batches)."""
     from simulst.clock import StepClock
     from simulst.streaming.audio import load_audio
     from tests.conftest import dev_clip
@@ -217,8 +250,8 @@ def test_two_whisper_sessions_batched_give_their_outputs_alone(whisper_base):
     finally:
         batcher.close()
     assert batched == solo
-    assert batcher.items["encode_batch"] > batcher.batches["encode_batch"]  # some rounds of the two ran as one
-    assert batcher.items["decode_steps"] > batcher.batches["decode_steps"]
+    assert batcher.items["decode_steps"] > batcher.batches["decode_steps"]  # some steps of the two ran as one
+    assert not batcher.items["encode_batch"] and whisper_base.ct2 is not None
     assert "Hong Kong" in solo[0][-1][1]
 
 
