@@ -57,8 +57,8 @@ class CascadeSession:
     def finished(self) -> bool:
         return self.asr.finished
 
-    def feed_audio(self, samples: np.ndarray) -> None:
-        self.asr.feed_audio(samples)
+    def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None:
+        self.asr.feed_audio(samples, catch_up)
         self._drain(final=False)
 
     def feed_eof(self) -> None:

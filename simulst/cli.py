@@ -364,7 +364,7 @@ def _bench_server(ns: argparse.Namespace, clips: list, start: dict, batching: bo
     from simulst.streaming.soak import rss_mb
 
     backend = _served_backend(ns, ns.model_threads)
-    options = ServerOptions(port=0, max_sessions=max(ns.clients), batching=batching, model_threads=ns.model_threads)
+    options = ServerOptions(port=0, max_sessions=max(ns.clients), batching=batching, model_threads=ns.model_threads, catch_up_s=ns.catch_up_s)
     server = Server(backend, session_factory(backend), options)
     return Background(server), [alone(server, clip, start) for clip in clips], rss_mb
 
@@ -570,6 +570,8 @@ def parser() -> argparse.ArgumentParser:
     bs.add_argument("--batching", choices=["on", "off", "both"], default="on",
                     help="the started server's cross-session batching; both: one server without, then one with (default: on)")
     bs.add_argument("--model-threads", type=int, default=1, help="the started server's model threads (serve --model-threads) (default: 1)")
+    bs.add_argument("--catch-up-s", type=float, default=ServerOptions.catch_up_s,
+                    help=f"the started server's --catch-up-s (serve --catch-up-s) (default: {ServerOptions.catch_up_s:g})")
     bs.add_argument("--minutes", type=float, default=0.0, help="repeat each file to this many minutes of audio (a soak under load)")
     bs.add_argument("--json", help="also write every report (with the memory samples, one a second) to this JSON file")
     bs.add_argument("--url", help="ws:// URL of a running server (default: start one here)")

@@ -82,8 +82,10 @@ class Session:
     def source_ms(self) -> float:
         return self._decided * 1000 / self._rate
 
-    def feed_audio(self, samples: np.ndarray) -> None:
-        """Append mono samples in [-1, 1] at the backend's rate; runs every round they complete."""
+    def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None:
+        """Append mono samples in [-1, 1] at the backend's rate; runs every round they complete, or with
+        ``catch_up`` (a server behind its live clients) one round at the last of them, so a late session costs one
+        round, not one per chunk: its lag stops growing, and its output then depends on how late it was."""
         if self.finished:
             raise SimulstError("audio fed after end of input")
         samples = np.asarray(samples)
@@ -94,7 +96,8 @@ class Session:
         self._pending.append(samples.astype(np.float32, copy=False))
         self._received += len(samples)
         while self._received - self._decided >= self._step:
-            upto = self._decided + self._step
+            steps = (self._received - self._decided) // self._step if catch_up else 1
+            upto = self._decided + steps * self._step
             if self.vad is not None and self._pause(upto):
                 continue
             self._round(upto, final=False)

@@ -172,7 +172,7 @@ def alone(server, audio: np.ndarray, start: dict, frame_s: float = 0.1) -> str:
     sent = np.frombuffer(pcm16(audio), dtype=dtype).astype(np.float32) / scale
     step = int(frame_s * rate)
     for i in range(0, len(sent), step):
-        _feed(session, sent[i : i + step], rate, server.backend.sample_rate)
+        _feed(session, [sent[i : i + step]], rate, server.backend.sample_rate)
     return next(e.text for e in _finish(session) if e.type == "final")
 
 

@@ -43,8 +43,8 @@ class Replica:
     def open(self, key: int, options, policy: str, rest: dict) -> None:
         self.sessions[key] = self.make(options, policy, rest)
 
-    def feed(self, key: int, samples) -> list:
-        return self._run(key, lambda s: s.feed_audio(samples))
+    def feed(self, key: int, samples, catch_up: bool = False) -> list:
+        return self._run(key, lambda s: s.feed_audio(samples, catch_up))
 
     def finish(self, key: int) -> list:
         return self._run(key, lambda s: s.feed_eof())
@@ -137,8 +137,8 @@ class RemoteSession:
         except ray.exceptions.RayTaskError as exc:  # the session's own error, raised on the replica
             raise exc.cause from None
 
-    def feed_audio(self, samples) -> None:
-        self._events.extend(self.call("feed", samples))
+    def feed_audio(self, samples, catch_up: bool = False) -> None:
+        self._events.extend(self.call("feed", samples, catch_up))
 
     def feed_eof(self) -> None:
         self._events.extend(self.call("finish"))

@@ -28,6 +28,8 @@ from simulst.errors import SimulstError
 from simulst.events import SpeechOut, event_to_dict
 from simulst.options import SessionOptions, from_mapping, opt
 
+INBOX = 256
+"""Messages of a session read ahead of its rounds (25 s of 100 ms frames) before the client is held back."""
 FORMATS = {"pcm_s16le": (np.int16, 32768.0), "f32le": (np.float32, 1.0)}
 
 
@@ -48,6 +50,13 @@ class ServerOptions:
         "model threads: each new session goes to the one with the fewest sessions and its model calls run there "
         "(batched with its neighbours' under --batching). On a CPU server of many streams, one per core serves the "
         "most (each gets cores / N threads, the CTranslate2 encoder a worker each); 1 gives a lone stream every core",
+    )
+    catch_up_s: float = opt(
+        2.0,
+        "when more than this much of a live session's audio (seconds) waits behind its rounds and the session is "
+        "that far behind real time (the server is overloaded), run one round over all of it instead of one per "
+        "chunk: lag stops growing, at the price of output that then depends on the load (0: never; every chunk "
+        "gets its round, however late). A client that sends faster than real time is never behind",
     )
     ray: bool = opt(False, "sessions on Ray actors (replicas) that each hold the model; this process is the WebSocket front (pip install 'simulst[ray]')")
     replicas: int = opt(2, "with --ray: model replicas; each new session goes to the one with the fewest sessions")
@@ -149,33 +158,49 @@ class Server:
         except ConnectionClosed:
             return
         session, dtype, scale, rate = config
-        began, received = time.monotonic(), 0
+        began, received, fed = time.monotonic(), 0, 0
         await _send(ws, {"type": "ready", "sample_rate": rate})
+        inbox: asyncio.Queue = asyncio.Queue(INBOX)
+        reader = asyncio.create_task(_read(ws, inbox))
         try:
-            while True:
+            ended = False
+            while not ended:
                 try:
-                    message = await asyncio.wait_for(ws.recv(), self.options.idle_timeout_s)
+                    messages = [await asyncio.wait_for(inbox.get(), self.options.idle_timeout_s)]
                 except asyncio.TimeoutError:
                     await _send(ws, {"type": "error", "code": "idle", "message": "no audio for too long: finishing"})
                     break
-                if isinstance(message, str):
-                    if _is_end(message):
+                while not inbox.empty():  # what arrived while the last round ran
+                    messages.append(inbox.get_nowait())
+                frames = []
+                for message in messages:
+                    if message is None:
+                        return  # the client left: the session is dropped
+                    if isinstance(message, str):
+                        if _is_end(message):
+                            ended = True
+                            break
+                        await _send(ws, {"type": "error", "code": "bad_message", "message": "expected binary audio or {\"type\": \"end\"}"})
+                        continue
+                    if len(message) > self.options.max_frame_bytes:
+                        await _send(ws, {"type": "error", "code": "frame_too_large", "message": f"frames must be at most {self.options.max_frame_bytes} bytes"})
+                        continue
+                    if len(message) % np.dtype(dtype).itemsize:
+                        await _send(ws, {"type": "error", "code": "bad_frame", "message": f"frame length {len(message)} is not a whole number of samples"})
+                        continue
+                    samples = np.frombuffer(message, dtype=dtype).astype(np.float32) / scale
+                    received += len(samples)
+                    if received / rate > self.options.max_session_s:
+                        await _send(ws, {"type": "error", "code": "too_long", "message": f"sessions are limited to {self.options.max_session_s:.0f} s of audio"})
+                        ended = True
                         break
-                    await _send(ws, {"type": "error", "code": "bad_message", "message": "expected binary audio or {\"type\": \"end\"}"})
-                    continue
-                if len(message) > self.options.max_frame_bytes:
-                    await _send(ws, {"type": "error", "code": "frame_too_large", "message": f"frames must be at most {self.options.max_frame_bytes} bytes"})
-                    continue
-                if len(message) % np.dtype(dtype).itemsize:
-                    await _send(ws, {"type": "error", "code": "bad_frame", "message": f"frame length {len(message)} is not a whole number of samples"})
-                    continue
-                samples = np.frombuffer(message, dtype=dtype).astype(np.float32) / scale
-                received += len(samples)
-                if received / rate > self.options.max_session_s:
-                    await _send(ws, {"type": "error", "code": "too_long", "message": f"sessions are limited to {self.options.max_session_s:.0f} s of audio"})
-                    break
-                for event in await lane.work(_feed, session, samples, rate, self.backend.sample_rate):
-                    await _emit(ws, event, began)
+                    frames.append(samples)
+                if frames:  # late: more than catch_up_s of audio waits and the session is that far behind real time
+                    waiting, behind = sum(map(len, frames)) / rate, time.monotonic() - began - fed / rate
+                    late = 0 < self.options.catch_up_s < min(waiting, behind)
+                    fed += sum(map(len, frames))
+                    for event in await lane.work(_feed, session, frames, rate, self.backend.sample_rate, late):
+                        await _emit(ws, event, began)
             for event in await lane.work(_finish, session):
                 await _emit(ws, event, began)
             await ws.close()
@@ -189,6 +214,7 @@ class Server:
             await _send(ws, {"type": "error", "code": "internal", "message": f"{type(exc).__name__}: {exc}"})
             await ws.close(1011, "internal")
         finally:
+            reader.cancel()
             if hasattr(session, "close"):  # a session on a replica gives its place back
                 session.close()
 
@@ -301,10 +327,23 @@ def _routed(batcher, fn, *args):
         return fn(*args)
 
 
-def _feed(session, samples: np.ndarray, rate: int, target: int) -> list:
+async def _read(ws, inbox: asyncio.Queue) -> None:
+    """Move a client's messages into ``inbox`` (``None`` once it has left); a full inbox stops the reading, and
+    websockets' bounded queue then holds the client back."""
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async for message in ws:
+            await inbox.put(message)
+    except ConnectionClosed:
+        pass
+    await inbox.put(None)
+
+
+def _feed(session, frames: list[np.ndarray], rate: int, target: int, catch_up: bool = False) -> list:
     from simulst.streaming.audio import resample
 
-    session.feed_audio(resample(samples, rate, target))
+    session.feed_audio(np.concatenate([resample(frame, rate, target) for frame in frames]), catch_up)
     return list(session.events())
 
 

@@ -94,8 +94,8 @@ class SpeakingSession:
     def finished(self) -> bool:
         return self.inner.finished
 
-    def feed_audio(self, samples: np.ndarray) -> None:
-        self.inner.feed_audio(samples)
+    def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None:
+        self.inner.feed_audio(samples, catch_up)
         self._drain()
 
     def feed_eof(self) -> None:

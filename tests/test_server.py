@@ -150,6 +150,49 @@ def test_sessions_spread_over_model_threads(batching):
             Server(None, None, ServerOptions(**wrong))
 
 
+class SlowBackend(FakeBackend):
+    """The first round takes 2.5 s: a client that streams in real time falls behind."""
+
+    def open(self, options):
+        stream = super().open(options)
+        begin = stream.begin
+
+        def slow(*args):
+            time.sleep(2.5 if len(self.begun) == 0 else 0.0)
+            return begin(*args)
+
+        stream.begin = slow
+        return stream
+
+
+@pytest.mark.parametrize("catch_up_s", [0.0, 1.0])
+def test_a_late_session_catches_up_in_one_round(catch_up_s):
+    """5 s streamed in real time, 0.5 s frames, to a server whose first round takes 2.5 s: under --catch-up-s
+    the audio that waited for it gets one round (not one per 1 s chunk); without, every chunk gets its round.
+    A client that sends faster than real time is never behind: it gets every round (the other tests)."""
+    backend = SlowBackend(WORDS, sample_rate=16000)
+    running = Running(backend, catch_up_s=catch_up_s)
+    try:
+        with connect(running.url) as ws:
+            assert start(ws, policy="waitk", k=1, stride_ms=1000)["type"] == "ready"
+            began = time.monotonic()
+            for i, frame in enumerate(audio_frames(5.0, frame_s=0.5)):
+                time.sleep(max(0.0, began + 0.5 * (i + 1) - time.monotonic()))
+                ws.send(frame)
+            ws.send(json.dumps({"type": "end"}))
+            events = receive_all(ws)
+    finally:
+        running.stop()
+    assert events[-1]["type"] == "final" and events[-1]["text"] == TEXT
+    assert "".join(e["text"] for e in events if e["type"] == "commit").strip() == TEXT
+    rounds = [samples for samples, _, _ in backend.begun]
+    assert rounds[0] == 16000 and rounds[-1] == 80000 and all(r % 16000 == 0 for r in rounds)
+    if catch_up_s:
+        assert max(b - a for a, b in zip(rounds, rounds[1:])) >= 2 * 16000 and len(rounds) < 6
+    else:
+        assert rounds == [16000 * (i + 1) for i in range(5)] + [80000]
+
+
 def test_garbage_gets_errors_and_the_session_goes_on(server):
     with connect(server.url, max_size=None) as ws:
         assert start(ws)["type"] == "ready"
@@ -296,7 +339,7 @@ def test_the_reference_alone_hears_what_a_bench_client_sends(server, monkeypatch
     from simulst.streaming.bench import alone
 
     heard, feed = [], served._feed
-    monkeypatch.setattr(served, "_feed", lambda session, samples, *rates: heard.append(samples) or feed(session, samples, *rates))
+    monkeypatch.setattr(served, "_feed", lambda session, frames, *rest: heard.extend(frames) or feed(session, frames, *rest))
     audio = np.random.default_rng(0).uniform(-0.5, 0.5, 16000).astype(np.float32)
     alone(server.server, audio, {"src_lang": "de", "policy": "waitk"})
     assert np.array_equal(np.concatenate(heard), np.frombuffer(pcm16(audio), np.int16).astype(np.float32) / 32768)

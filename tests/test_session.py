@@ -99,6 +99,21 @@ def test_chunk_ms_sets_decision_rounds():
     ]
 
 
+def test_catch_up_runs_one_round_for_the_chunks_that_waited():
+    """A late feed of 3.5 chunks: one round at the last whole chunk instead of three; then rounds as before."""
+    backend = FakeBackend(WORDS)
+    session = Session(backend, AlignAtt(AlignAttOptions(threshold_ms=20)), SessionOptions(chunk_ms=700), StepClock(0))
+    audio = timecoded(4000)
+    session.feed_audio(audio[:2450], catch_up=True)
+    assert [samples for samples, _, _ in backend.begun] == [2100]
+    session.feed_audio(audio[2450:3000], catch_up=True)  # one chunk complete: the same round either way
+    session.feed_audio(audio[3000:])
+    session.feed_eof()
+    assert [samples for samples, _, _ in backend.begun] == [2100, 2800, 3500, 4000]
+    commits = [(e.text, e.source_ms) for e in session.events() if e.type == "commit"]
+    assert commits == [(" one two three", 2100), (" four", 3500), (" five", 4000)]
+
+
 def test_partials_show_the_provisional_tail():
     events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(threshold_ms=20)), 2, SessionOptions(partials=True), clock=StepClock(0))
     assert [(e.type, e.text, e.source_ms) for e in events] == [
