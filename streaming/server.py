@@ -1,12 +1,12 @@
 """The WebSocket server: one Session per connection over a shared model (protocol in docs/protocol.md).
 
 The event loop only moves bytes; a client that sends faster than its rounds run is back-pressured once its inbox
-and websockets' bounded queue are full. With
-``batching`` (the default) every session's work runs on a thread of its own and its model calls are gathered
-across sessions into batches on one model thread (models/batching.py); without it, sessions take turns on one
-worker thread, round by round. With ``model_threads`` N, sessions are spread over N such lanes, which run at
-once. A session that falls behind real time by more than ``catch_up_s`` gets one round over the audio that
-waited (docs/protocol.md). A failing session sends an ``error`` event and is closed; the others go on.
+and websockets' bounded queue are full. With ``batching`` (the default) every session's work runs on a thread of
+its own and its model calls are gathered across sessions into batches on one model thread (models/batching.py);
+without it, sessions take turns on one worker thread, round by round. With ``model_threads`` N, sessions are spread
+over N such lanes, which run at once. A session that falls behind real time by more than ``catch_up_s`` gets one
+round over the audio that waited (docs/protocol.md). A failing session sends an ``error`` event and is closed; the
+others go on.
 """
 
 from __future__ import annotations
