@@ -11,6 +11,8 @@ from statistics import median
 
 import numpy as np
 
+from simulst.eval.quality import wer
+
 END_DELAY_S = 1.5
 LAG_P95_S = 2.5
 """A client count is real time when every final arrives within END_DELAY_S of the end of its audio, the lag
@@ -109,7 +111,8 @@ def bench(url: str, clips: list[np.ndarray], clients: int, start: dict, solo: li
           memory=None, stagger_s: float = 0.3) -> dict:
     """Run ``clients`` replays at once (once the server is idle), client i playing ``clips[i % len(clips)]`` and
     starting ``i * stagger_s`` after the first. Summary figures in seconds; ``differ`` counts the clients whose
-    final is not ``solo`` (each clip's output alone); ``memory()`` (MB), when given, is sampled every second."""
+    final is not ``solo`` (each clip's output alone) and ``differ_wer`` by how much (word error rate, %, of the
+    finals against it); ``memory()`` (MB), when given, is sampled every second."""
     wait_idle(url)
     results: list[ClientResult | None] = [None] * clients
     rss: list[tuple[float, float]] = []
@@ -150,6 +153,7 @@ def bench(url: str, clips: list[np.ndarray], clients: int, start: dict, solo: li
         "reordered": sum(r.reordered for r in got),
         "errors": [e for r in got for e in r.errors],
         "differ": sum(r.final != solo[i % len(solo)] for i, r in enumerate(results) if r is not None) if solo else None,
+        "differ_wer": wer([r.final for r in got], [solo[i % len(solo)] for i, r in enumerate(results) if r is not None]) if solo else None,
         "rss_mb": rss,
         "finals": [r.final for r in got],
     }
@@ -181,6 +185,8 @@ def row(report: dict, batching: str) -> str:
     rss = [mb for _, mb in report["rss_mb"]]
     memory = f"{rss[0]:.0f}/{max(rss):.0f}/{rss[-1]:.0f}" if rss else "-"
     differ = "-" if report["differ"] is None else f"{report['differ']}/{report['clients']}"
+    if report["differ"]:  # how much: word error rate of the finals against the outputs alone
+        differ += f" ({report['differ_wer']:.1f}% words)"
     return "\t".join([
         str(report["clients"]), batching, f"{report['lag_p50_s']:.2f}", f"{report['lag_p95_s']:.2f}",
         f"{report['worst_client_lag_p95_s']:.2f}", f"{report['end_delay_median_s']:.2f}", f"{report['end_delay_max_s']:.2f}",

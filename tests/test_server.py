@@ -325,7 +325,7 @@ def test_bench_replays_in_real_time(server):
     solo = [alone(server.server, audio, start)]
     assert solo == [TEXT]
     result = bench(server.url, [audio], 2, start, solo, memory=rss_mb)
-    assert result["finals"] == [TEXT, TEXT] and result["differ"] == 0
+    assert result["finals"] == [TEXT, TEXT] and result["differ"] == 0 and result["differ_wer"] == 0.0
     assert result["dropped"] == result["reordered"] == 0 and not result["errors"]
     assert 0 <= result["lag_p50_s"] <= result["lag_p95_s"] < 1.5 and result["real_time"]
     assert len(result["rss_mb"]) >= 3 and all(mb > 0 for _, mb in result["rss_mb"])
@@ -353,6 +353,15 @@ def test_bench_counts_lost_and_reordered_commits():
     assert ClientResult(commits=[" a"], sources_ms=[1000], final="a b").dropped
     assert ClientResult(commits=[" a", " b"], sources_ms=[1000, 2000]).dropped  # no final
     assert ClientResult(commits=[" a", " b", " c"], sources_ms=[2000, 1000, 3000], final="a b c").reordered == 1
+
+
+def test_bench_row_says_how_much_finals_differ_from_alone():
+    from simulst.streaming.bench import row
+
+    report = dict(clients=2, lag_p50_s=0.5, lag_p95_s=1.0, worst_client_lag_p95_s=1.1, end_delay_median_s=0.4,
+                  end_delay_max_s=0.6, dropped=0, reordered=0, differ=1, differ_wer=12.5, rss_mb=[(0, 10.0), (1, 12.0)],
+                  real_time=True)
+    assert row(report, "on").split("\t")[9:] == ["1/2 (12.5% words)", "10/12/12", "yes"]
 
 
 def test_speech_audio_follows_each_speech_event(server):
