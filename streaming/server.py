@@ -50,8 +50,9 @@ class ServerOptions:
     model_threads: int = opt(
         1,
         "model threads: each new session goes to the one with the fewest sessions and its model calls run there "
-        "(batched with its neighbours' under --batching). On a CPU server of many streams, one per core serves the "
-        "most (each gets cores / N threads, the CTranslate2 encoder a worker each); 1 gives a lone stream every core",
+        "(batched with its neighbours' under --batching); each gets cores / N threads and the CTranslate2 encoder a "
+        "worker each. 1 (with batching, the CTranslate2 encoder's passes run beside the batches) serves 4 streams "
+        "on 2 cores as well as 2 does and gives a lone stream every core",
     )
     catch_up_s: float = opt(
         2.0,
