@@ -57,9 +57,9 @@ class WhisperOptions:
     )
     threads: int = opt(0, "CPU threads of the encoder, and of torch where torch runs it (0: every core this process may use)")
     encoder_workers: int = opt(
-        2, "CTranslate2 encoder passes that can run at once, each on --threads threads over one copy of the weights: "
-        "a server's sessions encode beside each other and beside the batched decoder (serve --model-threads raises it "
-        "to one per model thread)"
+        1, "CTranslate2 encoder passes that can run at once, each on --threads threads over one copy of the weights "
+        "(a server and a Ray replica raise it to 2, serve --model-threads to one per model thread: their sessions "
+        "encode beside each other and beside the batched decoder)"
     )
     decoder_threads: int = opt(
         1,

@@ -13,7 +13,7 @@ from simulst import registry
 from simulst.cascade import CascadeOptions
 from simulst.errors import SimulstError
 from simulst.events import event_to_dict
-from simulst.options import SessionOptions, add_options, core_share, from_namespace, share_cores
+from simulst.options import SERVED_ENCODER_WORKERS, SessionOptions, add_options, core_share, from_namespace, share_cores
 
 SAMPLE = "sample"
 
@@ -47,9 +47,9 @@ def _backend(ns: argparse.Namespace):
 
 def _served_backend(ns: argparse.Namespace, model_threads: int):
     """The backend of a server with ``model_threads`` model threads: more than one share the cores (each backend's
-    unset --threads becomes cores / N) and get a CTranslate2 encoder worker each."""
+    unset --threads becomes cores / N); CTranslate2's encoder gets two workers, or one per model thread."""
     threads = core_share(model_threads) if model_threads > 1 else 0
-    return _backend(share_cores(portable(ns), threads, model_threads))
+    return _backend(share_cores(portable(ns), threads, max(model_threads, SERVED_ENCODER_WORKERS)))
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:

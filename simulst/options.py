@@ -93,6 +93,11 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+SERVED_ENCODER_WORKERS = 2
+"""CTranslate2 encoder workers of a backend that serves several sessions at once (a server, a Ray replica): their
+passes run beside each other and beside the batched decoder (a lone session runs 5% faster on one)."""
+
+
 def core_share(parts: int) -> int:
     """This process's usable cores split ``parts`` ways (at least one each)."""
     return max(1, usable_cores() // parts)

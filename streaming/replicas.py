@@ -29,10 +29,10 @@ class Replica:
     def __init__(self, options: dict, batching: bool, threads: int) -> None:
         from simulst.cli import _backend
         from simulst.models.batching import Batcher
-        from simulst.options import share_cores
+        from simulst.options import SERVED_ENCODER_WORKERS, share_cores
         from simulst.streaming.server import session_factory
 
-        self.backend = _backend(share_cores(options, threads))
+        self.backend = _backend(share_cores(options, threads, SERVED_ENCODER_WORKERS))
         self.make = session_factory(self.backend)
         self.batcher = Batcher() if batching else None
         self.sessions: dict[int, object] = {}

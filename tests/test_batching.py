@@ -228,8 +228,10 @@ def test_sessions_batched_give_the_tokens_and_decisions_they_give_alone():
 @pytest.mark.model
 def test_two_whisper_sessions_batched_give_their_outputs_alone(whisper_base):
     """Two dev clips of different lengths and languages: decoder passes batched while both run, CTranslate2's
-    encoder passes aside (on its two workers, beside the batches)."""
+    encoder passes aside (on a server's two workers, beside the batches)."""
     from simulst.clock import StepClock
+    from simulst.models.whisper_load import load_whisper
+    from simulst.options import SERVED_ENCODER_WORKERS, usable_cores
     from simulst.streaming.audio import load_audio
     from tests.conftest import dev_clip
 
@@ -244,11 +246,14 @@ def test_two_whisper_sessions_batched_give_their_outputs_alone(whisper_base):
         return [(e.type, e.text, e.source_ms) for e in session.events()]
 
     solo = [run_clip(i) for i in range(2)]
+    served = load_whisper("whisper-base").ctranslate2("float32", usable_cores(), SERVED_ENCODER_WORKERS)
+    alone_encoder, whisper_base.ct2 = whisper_base.ct2, served  # as a server's backend: two encoder workers
     batcher = Batcher()
     try:
         batched = together(2, run_clip, batcher)
     finally:
         batcher.close()
+        whisper_base.ct2 = alone_encoder
     assert batched == solo
     assert batcher.items["decode_steps"] > batcher.batches["decode_steps"]  # some steps of the two ran as one
     assert not batcher.items["encode_batch"] and whisper_base.ct2 is not None

@@ -71,3 +71,17 @@ def test_a_share_of_the_cores_fills_each_backends_unset_threads():
     assert vars(share_cores(options, 0)) == options  # a cluster: each backend's own default
     assert vars(share_cores(options, 1, workers=2))["encoder_workers"] == 2  # a server's model threads
     assert vars(share_cores({**options, "encoder_workers": 3}, 1, workers=2))["encoder_workers"] == 3  # given: kept
+
+
+def test_a_served_backend_gets_two_encoder_workers_or_one_per_model_thread(monkeypatch):
+    """A server's sessions encode beside each other (CTranslate2's passes run aside of the batches); a lone
+    session (translate, eval, mic) keeps the one worker it runs fastest on."""
+    import simulst.cli as cli
+
+    built = []
+    monkeypatch.setattr(cli, "_backend", lambda ns: built.append(ns) or ns)
+    ns = cli.parser().parse_args(["serve"])
+    assert ns.encoder_workers == 1
+    for model_threads, workers in ((1, 2), (2, 2), (3, 3)):
+        assert cli._served_backend(ns, model_threads).encoder_workers == workers
+    assert len(built) == 3
