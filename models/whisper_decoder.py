@@ -154,8 +154,9 @@ def _bfloat16_linear():
         def forward(self, x):
             rows = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
             count = rows.shape[0]
-            if padded_rows(count) > count:
-                rows = torch.cat([rows, rows.new_zeros(padded_rows(count) - count, rows.shape[1])])
+            extra = padded_rows(count) - count
+            if extra:
+                rows = torch.cat([rows, rows.new_zeros(extra, rows.shape[1])])
             out = torch.nn.functional.linear(rows, self.weight, self.bias)[:count]
             return out.float().reshape(*x.shape[:-1], out.shape[-1])
 
