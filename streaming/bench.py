@@ -140,6 +140,7 @@ def bench(url: str, clips: list[np.ndarray], clients: int, start: dict, solo: li
         t.join()
     done.set()
     got = [r for r in results if r is not None]
+    alone_finals = [solo[i % len(solo)] for i, r in enumerate(results) if r is not None] if solo else None
     lags = [lag for r in got for lag in r.lags_s]
     end_delays = [r.end_delay_s for r in got]
     report = {
@@ -152,8 +153,8 @@ def bench(url: str, clips: list[np.ndarray], clients: int, start: dict, solo: li
         "dropped": sum(r.dropped for r in got) + clients - len(got),
         "reordered": sum(r.reordered for r in got),
         "errors": [e for r in got for e in r.errors],
-        "differ": sum(r.final != solo[i % len(solo)] for i, r in enumerate(results) if r is not None) if solo else None,
-        "differ_wer": wer([r.final for r in got], [solo[i % len(solo)] for i, r in enumerate(results) if r is not None]) if solo else None,
+        "differ": sum(r.final != alone for r, alone in zip(got, alone_finals)) if solo else None,
+        "differ_wer": wer([r.final for r in got], alone_finals) if solo else None,
         "rss_mb": rss,
         "finals": [r.final for r in got],
     }

@@ -179,17 +179,12 @@ class Server:
                 for message in messages:
                     if message is None:
                         return  # the client left: the session is dropped
-                    if isinstance(message, str):
-                        if _is_end(message):
-                            ended = True
-                            break
-                        await _send(ws, {"type": "error", "code": "bad_message", "message": "expected binary audio or {\"type\": \"end\"}"})
-                        continue
-                    if len(message) > self.options.max_frame_bytes:
-                        await _send(ws, {"type": "error", "code": "frame_too_large", "message": f"frames must be at most {self.options.max_frame_bytes} bytes"})
-                        continue
-                    if len(message) % np.dtype(dtype).itemsize:
-                        await _send(ws, {"type": "error", "code": "bad_frame", "message": f"frame length {len(message)} is not a whole number of samples"})
+                    if isinstance(message, str) and _is_end(message):
+                        ended = True
+                        break
+                    error = self._frame_error(message, dtype)
+                    if error:
+                        await _send(ws, {"type": "error", **error})
                         continue
                     samples = np.frombuffer(message, dtype=dtype).astype(np.float32) / scale
                     received += len(samples)
@@ -199,9 +194,9 @@ class Server:
                         break
                     frames.append(samples)
                 if frames:  # late: more than catch_up_s of audio waits and the session is that far behind real time
-                    waiting, behind = sum(map(len, frames)) / rate, time.monotonic() - began - fed / rate
-                    late = 0 < self.options.catch_up_s < min(waiting, behind)
-                    fed += sum(map(len, frames))
+                    waiting, behind = sum(map(len, frames)), (time.monotonic() - began) * rate - fed  # in samples
+                    late = 0 < self.options.catch_up_s * rate < min(waiting, behind)
+                    fed += waiting
                     for event in await lane.work(_feed, session, frames, rate, self.backend.sample_rate, late):
                         await _emit(ws, event, began)
             for event in await lane.work(_finish, session):
@@ -220,6 +215,16 @@ class Server:
             reader.cancel()
             if hasattr(session, "close"):  # a session on a replica gives its place back
                 session.close()
+
+    def _frame_error(self, message, dtype) -> dict | None:
+        """The error of a message that is not an audio frame of this session (None: it is one)."""
+        if isinstance(message, str):
+            return {"code": "bad_message", "message": "expected binary audio or {\"type\": \"end\"}"}
+        if len(message) > self.options.max_frame_bytes:
+            return {"code": "frame_too_large", "message": f"frames must be at most {self.options.max_frame_bytes} bytes"}
+        if len(message) % np.dtype(dtype).itemsize:
+            return {"code": "bad_frame", "message": f"frame length {len(message)} is not a whole number of samples"}
+        return None
 
     def _start(self, message) -> tuple:
         if not isinstance(message, str):
