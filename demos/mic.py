@@ -6,7 +6,6 @@ Runs the model locally, or streams to a ``simulst serve`` server (``--server ws:
 
 from __future__ import annotations
 
-import json
 import queue
 import sys
 import threading
@@ -77,10 +76,10 @@ class Transcript:
         return text
 
 
-def run_local(blocks: Iterator[np.ndarray], make_session: Callable, options, show: Callable[[dict, float], None]) -> None:
+def run_local(blocks: Iterator[np.ndarray], session, show: Callable[[dict, float], None]) -> None:
+    """Feed the blocks to ``session`` (a ``SessionLike``) as they come, showing each event with the audio heard."""
     from simulst.events import event_to_dict
 
-    session = make_session(options)
     audio = 0
     for block in blocks:
         audio += len(block)
@@ -93,30 +92,16 @@ def run_local(blocks: Iterator[np.ndarray], make_session: Callable, options, sho
 
 
 def run_remote(blocks: Iterator[np.ndarray], url: str, start: dict, show: Callable[[dict, float], None], token: str | None = None) -> None:
-    from websockets.exceptions import ConnectionClosed
-    from websockets.sync.client import connect
+    from simulst.streaming.client import Client
 
-    from simulst.streaming.audio import pcm16
-
-    headers = {"Authorization": f"Bearer {token}"} if token else None
     sent = [0]
-    with connect(url, additional_headers=headers) as ws:
-        ws.send(json.dumps({"type": "start", "sample_rate": SAMPLE_RATE, "format": "pcm_s16le", **start}))
-        reply = json.loads(ws.recv())
-        if reply["type"] == "error":
-            raise AudioError(f"server refused the session: {reply['message']}")
 
-        def send() -> None:
-            for block in blocks:
-                ws.send(pcm16(block))
-                sent[0] += len(block)
-            ws.send(json.dumps({"type": "end"}))
+    def send(client: Client) -> None:
+        for block in blocks:
+            client.send_audio(block)
+            sent[0] += len(block)
 
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        try:
-            while True:
-                show(json.loads(ws.recv()), sent[0] / SAMPLE_RATE)
-        except ConnectionClosed:
-            pass
-        sender.join(5)
+    with Client(url, start, token) as client:
+        client.stream(send)
+        for event in client.events():
+            show(event, sent[0] / SAMPLE_RATE)

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from simulst.errors import SimulstError
 
 COLUMNS = ["id", "audio", "duration", "src_lang", "tgt_lang", "source", "reference"]
+DEV_DATA = "../shared/data"
+"""Where the development sets are unless ``$SIMULST_DEV_DATA`` says otherwise (relative to the working folder)."""
+
+
+def dev_data() -> Path:
+    """The folder of the development sets (FLEURS, LibriTrans, long-form): ``$SIMULST_DEV_DATA`` or ``DEV_DATA``."""
+    return Path(os.environ.get("SIMULST_DEV_DATA") or DEV_DATA)
+
+
+def data_path(path: str | Path) -> Path:
+    """``path`` as given, or, when it is relative and not there, the same path under ``dev_data()``: benchmarks
+    and recipes name the development sets as ``fleurs/fleurs.tsv``."""
+    path = Path(path)
+    if path.exists() or path.is_absolute() or not (dev_data() / path).exists():
+        return path
+    return dev_data() / path
 
 
 @dataclass(frozen=True)
@@ -33,9 +50,9 @@ def read_tsv(path: str | Path, src_lang: str | None = None, tgt_lang: str | None
     A long-form ``NAME.segments.tsv`` (``segment_id offset duration source reference``, seconds) is read as one
     row: the stream ``NAME.flac`` (or .wav) with its sentences.
     """
-    path = Path(path)
+    path = data_path(path)
     if not path.exists():
-        raise SimulstError(f"data file not found: {path}")
+        raise SimulstError(f"data file not found: {path} (nor under {dev_data()}, $SIMULST_DEV_DATA)")
     if path.name.endswith(".segments.tsv"):
         return [read_stream(path, src_lang, tgt_lang)]
     with path.open(encoding="utf-8", newline="") as f:

@@ -1,7 +1,7 @@
 """Evaluation on Ray (``simulst eval --executor ray``): rows and sweep points on actors that each load the model once.
 
-Every (point, row) pair is a task. An actor builds a point's backend and sessions from the command line's
-options the first time it meets that point (backends are cached per options, so the points of a policy sweep
+Every (point, row) pair is a task. An actor builds a point's backend and sessions from its model and session
+specs (``simulst.eval.plan.Point``) the first time it meets that point (backends are cached per options, so the points of a policy sweep
 share one model) and runs its rows with the same ``run_row`` as a local run. The driver keeps every actor busy
 with one task, writes each point's ``instances.log`` and scores in input order, and shows one progress line per
 row. An actor that dies has its task run again on another one (and is replaced); a row that raises is reported
@@ -10,7 +10,6 @@ in ``scores.json`` (``failed``) and on stderr, and the other rows go on.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Callable, TextIO
 
 from simulst.errors import SimulstError
 
+
 class EvalWorker:
     """The body of a Ray actor: builds each point's sessions once, runs rows."""
 
@@ -27,17 +27,15 @@ class EvalWorker:
         self.threads = threads
         self.built: dict[int, tuple] = {}
 
-    def run(self, point: int, options: dict, row, index: int) -> tuple[str, object]:
+    def run(self, point: int, model, spec, row, index: int) -> tuple[str, object]:
         """``("instance", dict)``, ``("skipped", reason)`` or ``("failed", message)`` for one row of one point."""
-        from simulst.cli import _build, _speaking
+        from simulst import build
         from simulst.eval.run import refusal, run_row
-        from simulst.options import share_cores
 
         try:
             if point not in self.built:
-                ns = share_cores(options, self.threads)
-                backend, make_session, session_options = _build(ns)
-                self.built[point] = (backend, _speaking(ns, make_session), session_options)
+                backend = build.model(build.share(model, self.threads))
+                self.built[point] = (backend, build.factory(backend, spec), spec.options)
             backend, make_session, session_options = self.built[point]
             reason = refusal(row, make_session, session_options)
             if reason is not None:
@@ -48,7 +46,7 @@ class EvalWorker:
 
 
 def evaluate_on_ray(
-    points: list[tuple[argparse.Namespace, str]],
+    points: list,
     rows: list,
     workers: int,
     address: str | None = None,
@@ -58,13 +56,11 @@ def evaluate_on_ray(
 ) -> list[dict]:
     """Every point's scores, as ``evaluate`` would give them point by point, with a progress line per row on
     ``progress``; ``on_result(pool, done)`` is called after each finished task (tests kill an actor there)."""
-    from simulst.cli import portable
     from simulst.eval.run import finish, show_progress
 
     pool = Pool(workers, address)
     try:
         tasks = [(p, i) for p in range(len(points)) for i in range(len(rows))]
-        options = [portable(ns) for ns, _ in points]
         results: dict[tuple[int, int], tuple[str, object]] = {}
         started = time.perf_counter()
 
@@ -78,11 +74,12 @@ def evaluate_on_ray(
             if on_result:
                 on_result(pool, len(results))
 
-        pool.run(tasks, lambda task: (task[0], options[task[0]], rows[task[1]], task[1]), done)
+        pool.run(tasks, lambda task: (task[0], points[task[0]].model, points[task[0]].spec, rows[task[1]], task[1]), done)
     finally:
         pool.close()
     all_scores = []
-    for p, (_, output) in enumerate(points):
+    for p, point in enumerate(points):
+        output = point.output
         instances, skipped, failed = [], {}, {}
         for i, row in enumerate(rows):
             kind, value = results[(p, i)]

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from simulst.errors import ModelError, OptionError, SimulstError
 from simulst.events import SpeechOut
@@ -15,7 +15,7 @@ from simulst.eval.data import Row
 from simulst.eval.instances import make_instance
 from simulst.eval.scores import score, write_scores
 from simulst.options import SessionOptions
-from simulst.session import Session
+from simulst.session import SessionFactory
 
 
 def _row_options(row: Row, options: SessionOptions) -> SessionOptions:
@@ -36,7 +36,7 @@ def _segments(row: Row, task: str) -> dict:
 def evaluate(
     rows: list[Row],
     backend,
-    make_session: Callable[[SessionOptions], Session],
+    make_session: SessionFactory,
     options: SessionOptions,
     output: str | Path,
     computation_aware: bool = False,
@@ -72,16 +72,16 @@ def evaluate(
     return finish(instances, output, computation_aware, skipped)
 
 
-def refusal(row: Row, make_session: Callable[[SessionOptions], Session], options: SessionOptions) -> str | None:
+def refusal(row: Row, make_session: SessionFactory, options: SessionOptions) -> str | None:
     """Why no session can take ``row`` (a direction the model cannot do), or None."""
     try:
-        make_session(_row_options(row, options))
+        make_session(_row_options(row, options)).close()
     except (OptionError, ModelError) as exc:
         return str(exc)
     return None
 
 
-def run_row(row: Row, index: int, backend, make_session: Callable[[SessionOptions], Session], options: SessionOptions) -> dict:
+def run_row(row: Row, index: int, backend, make_session: SessionFactory, options: SessionOptions) -> dict:
     """One row through a fresh session: its instance (the SimulEval-style record of ``instances.log``)."""
     from simulst.streaming.audio import load_audio
 
@@ -109,9 +109,9 @@ def run_row(row: Row, index: int, backend, make_session: Callable[[SessionOption
         tgt_lang=row_options.src_lang if row_options.task == "transcribe" else row_options.tgt_lang,
         task=row_options.task,
         compute_ms=session.compute_s * 1000,
-        updates_ms=[round(ms, 1) for ms in getattr(session, "updates_ms", [])],
-        decoder_steps=getattr(session, "decoder_steps", 0),
-        encode_ms=round(getattr(session, "encode_ms", 0.0), 1),
+        updates_ms=[round(ms, 1) for ms in session.updates_ms],
+        decoder_steps=session.decoder_steps,
+        encode_ms=round(session.encode_ms, 1),
         **_segments(row, row_options.task),
         **extra,
     )

@@ -16,39 +16,29 @@ import numpy as np
 from simuleval.agents import SpeechToTextAgent
 from simuleval.agents.actions import ReadAction, WriteAction
 
-from simulst import build, registry
+from simulst import build, flags
 from simulst.events import Commit
-from simulst.options import SessionOptions, add_options, from_namespace
 
 PREFIX = "simulst"
 
 
 class SimulstAgent(SpeechToTextAgent):
-    """A SimulEval agent around one simulst Session per instance."""
+    """A SimulEval agent around one simulst session per instance (any backend, policy or cascade)."""
 
     def __init__(self, args: Namespace) -> None:
-        from simulst.models.whisper import WhisperOptions
-
-        self.backend = build.backend("whisper", from_namespace(WhisperOptions, args, PREFIX))
-        self.policy_name = getattr(args, f"{PREFIX}.policy")
-        self.policy_options = from_namespace(registry.policies.get(self.policy_name).Options, args, self.policy_name)
-        self.options = from_namespace(SessionOptions, args, PREFIX)
+        self.backend = build.model(flags.model_spec(args, PREFIX))
+        self.spec = flags.session_spec(args, prefix=PREFIX)
         self.session = None
         super().__init__(args)
 
     @staticmethod
     def add_args(parser: ArgumentParser) -> None:
-        from simulst.models.whisper import WhisperOptions
-
-        parser.add_argument(f"--{PREFIX}-policy", dest=f"{PREFIX}.policy", default="alignatt", choices=registry.policies.names())
-        add_options(parser, WhisperOptions, PREFIX)
-        add_options(parser, SessionOptions, PREFIX)
-        for name in registry.policies.names():
-            add_options(parser, registry.policies.get(name).Options, name)
+        flags.add_model(parser, PREFIX)
+        flags.add_session(parser, PREFIX)
 
     def reset(self) -> None:
         super().reset()
-        self.session = build.session(self.backend, build.policy(self.policy_name, self.policy_options), self.options)
+        self.session = build.make(self.backend, self.spec)
         self.fed = 0
 
     def policy(self) -> ReadAction | WriteAction:

@@ -9,7 +9,7 @@ is written (``accept``) or whether to wait for more audio.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Collection, Protocol, Sequence
+from typing import ClassVar, Collection, Protocol, Sequence
 
 import numpy as np
 
@@ -40,14 +40,28 @@ class Candidate:
         return int(np.argmax(self.attention if self.alignment is None else self.alignment))
 
 
-class Hypothesis(Protocol):
+class Hypothesis:
+    """The model's proposals over one round's audio, continuing the committed prefix. A backend's hypothesis
+    implements ``propose`` and ``accept``; the rest has neutral defaults that a backend overrides where it can."""
+
     frames: int
     """Encoder frames that hold buffered audio (attention may cover more, e.g. padding)."""
+    steps: int = 0
+    """Sequential decoder passes run so far (a draft verified in one pass counts once)."""
+    encode_ms: float = 0.0
+    """The encoder's share of the round's compute, where the backend measures it."""
 
     def propose(self, banned: Collection[int] = ()) -> Candidate:
         """The model's best next token that is not in ``banned`` (the guards rule out tokens that repeat)."""
+        raise NotImplementedError
 
-    def accept(self, candidate: Candidate) -> None: ...
+    def accept(self, candidate: Candidate) -> None:
+        """Write ``candidate``: the next proposal continues after it."""
+        raise NotImplementedError
+
+    def draft(self, tokens: Sequence[int]) -> None:
+        """A guess of the coming tokens (the previous round's provisional tail), to verify in one parallel pass
+        before the first ``accept``; the proposals stay those of greedy decoding. Ignored by default."""
 
 
 class Stream(Protocol):
@@ -58,7 +72,14 @@ class Stream(Protocol):
     def detokenize(self, tokens: Sequence[int]) -> str: ...
 
 
-class Backend(Protocol):
+class Backend:
+    """Shared weights (one per process, used by every session); ``open`` gives each session its ``Stream``.
+    A backend is registered under the ``simulst.backends`` entry point group."""
+
+    Options: ClassVar[type]
+    """Its options dataclass (CLI flags and the Python API are made from it)."""
+    prefix: ClassVar[str] = ""
+    """Its options' CLI flags are ``--{prefix}-*`` (the default backend's have none)."""
     sample_rate: int
     frame_ms: float
     """Source milliseconds per encoder frame."""
@@ -67,3 +88,15 @@ class Backend(Protocol):
 
     def open(self, options: SessionOptions) -> Stream:
         """A per-session stream; raises OptionError for a language or task the model cannot do."""
+        raise NotImplementedError
+
+    @classmethod
+    def on_cores(cls, options, threads: int, workers: int):
+        """``options`` for a backend on a share of the cores (a Ray actor, a server's model thread): ``threads``
+        CPU threads where the options leave them unset (``threads`` 0: the backend's default), and at least
+        ``workers`` encoder passes at once where the backend runs several. Unchanged by default."""
+        return options
+
+    def frames(self, samples: int) -> int:
+        """Encoder frames that hold ``samples`` of audio."""
+        return -(-samples // round(self.frame_ms * self.sample_rate / 1000))

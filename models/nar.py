@@ -7,13 +7,13 @@ the output. The committed prefix is kept by aligning it to the frames first (bes
 then the best symbol per remaining frame), so the hypothesis continues what was committed. Each character is
 placed at the frame CTC emits it, which stands for a decoder's cross-attention in the policies and the session.
 
-Trained by ``simulst train-nar`` (``simulst.models.nar_train``); heads shipped with simulst live in
-``models/heads``, a head is named by its shipped name or its card's path.
+Trained by ``simulst train-nar`` (``simulst.training.nar``); heads shipped with simulst live in ``models/heads``,
+a head is named by its shipped name or its card's path (``simulst.cards``).
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -23,8 +23,8 @@ from typing import Collection, Literal, Sequence
 import numpy as np
 
 from simulst.errors import OptionError
-from simulst.models.base import Candidate
-from simulst.options import SessionOptions, opt
+from simulst.models.base import Backend, Candidate, Hypothesis
+from simulst.options import Options, SessionOptions, opt
 
 BLANK = 0
 VOCAB = ["<blank>", *" abcdefghijklmnopqrstuvwxyz0123456789'.,?!-"]
@@ -113,47 +113,29 @@ def head_net(dim: int, width: int = 192, layers: int = 2, stack: int = 2):
     return CtcHead()
 
 
-def resolve(name: str) -> Path:
-    path = Path(name)
-    for candidate in (path, path.with_suffix(".json"), SHIPPED / f"{name}.json"):
-        if candidate.suffix == ".json" and candidate.exists():
-            return candidate
-    shipped = sorted(p.stem for p in SHIPPED.glob("*.json"))
-    raise OptionError(f"no NAR head {name!r}: give a card path (NAME.json beside NAME.pt) or a shipped head: {', '.join(shipped)}")
-
-
 def load_head(name: str):
     """``(net, card)`` of a head; refuses a card of another format."""
-    import torch
+    from simulst.cards import load_card
 
-    card_path = resolve(name)
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    if card.get("format") != FORMAT:
-        raise OptionError(f"{card_path} is not a {FORMAT} head (format {card.get('format')!r})")
-    net = head_net(card["dim"], card["width"], card["layers"], card["stack"])
-    try:
-        state = torch.load(card_path.with_suffix(".pt"), map_location="cpu", weights_only=True)
-        net.load_state_dict({k: v.float() for k, v in state.items()})
-    except (OSError, RuntimeError) as exc:
-        raise OptionError(f"cannot load NAR head weights {card_path.with_suffix('.pt')}: {exc}") from exc
-    return net.eval(), card
+    card = load_card(name, SHIPPED, "NAR head", {"format": FORMAT})
+    data = card.data
+    return card.load_into(head_net(data["dim"], data["width"], data["layers"], data["stack"])), data
 
 
 @dataclass(frozen=True)
-class NarOptions:
+class NarOptions(Options):
     """The non-autoregressive model: a CTC head over the frozen Whisper encoder (English transcription)."""
 
     head: str = opt("ctc-whisper-base-en", "shipped head name or the path of a head's card (NAME.json beside NAME.pt)")
     encoder: Literal["auto", "ctranslate2", "torch"] = opt("auto", "what runs the Whisper encoder (as the whisper backend's --encoder)")
-    threads: int = opt(0, "CPU threads of the encoder and the head (0: every core this process may use)")
+    threads: int = opt(0, "CPU threads of the encoder and the head (0: every core this process may use)", min=0)
 
 
-class NarBackend:
+class NarBackend(Backend):
     """Shared encoder and head; ``open`` gives each session a stream."""
 
     Options = NarOptions
     prefix = "nar"
-    """Its CLI flags are ``--nar-*``."""
 
     def __init__(self, options: NarOptions = NarOptions()) -> None:
         from simulst import build
@@ -166,6 +148,10 @@ class NarBackend:
             raise OptionError(f"NAR head {options.head} was trained on {self.card['model']}, not on {self.encoder.identity}")
         self.sample_rate, self.frame_ms = self.encoder.sample_rate, self.encoder.frame_ms
         self.identity = f"nar:{self.card['model']}:{Path(options.head).stem}"
+
+    @classmethod
+    def on_cores(cls, options: NarOptions, threads: int, workers: int) -> NarOptions:
+        return dataclasses.replace(options, threads=options.threads or threads)
 
     def open(self, options: SessionOptions) -> NarStream:
         source, target = options.src_lang or "en", options.tgt_lang if options.task == "translate" else options.src_lang
@@ -180,7 +166,7 @@ class NarBackend:
         started = time.perf_counter()
         encoded = self.encoder.encode(audio[-30 * self.sample_rate :])
         encode_ms = (time.perf_counter() - started) * 1000
-        frames = min(encoded.shape[1], -(-len(audio) // round(self.frame_ms * self.sample_rate / 1000)))
+        frames = min(encoded.shape[1], self.frames(len(audio)))
         with torch.inference_mode():
             return self.net(encoded[:, :frames])[0].numpy(), encode_ms
 
@@ -197,7 +183,7 @@ class NarStream:
         if len(audio) == 0:
             return None
         logprobs, encode_ms = self.backend.logprobs(audio)
-        frames = -(-len(audio) // round(self.backend.frame_ms * self.backend.sample_rate / 1000))
+        frames = self.backend.frames(len(audio))
         hyp = NarHypothesis(logprobs, list(prefix), self.backend.stack, min(frames, len(logprobs) * self.backend.stack))
         hyp.encode_ms = encode_ms
         return hyp
@@ -206,7 +192,7 @@ class NarStream:
         return decode_ids(tokens)
 
 
-class NarHypothesis:
+class NarHypothesis(Hypothesis):
     """The whole continuation comes from one pass; ``propose`` reads it out symbol by symbol."""
 
     def __init__(self, logprobs: np.ndarray, prefix: list[int], stack: int = 1, frames: int | None = None) -> None:

@@ -17,9 +17,9 @@ import numpy as np
 
 from simulst.errors import OptionError
 from simulst.models import batching
-from simulst.models.base import Candidate
+from simulst.models.base import Backend, Candidate, Hypothesis
 from simulst.models.whisper_decoder import DecoderCache, Step, bfloat16_linears, decode
-from simulst.options import SessionOptions, opt, usable_cores
+from simulst.options import Options, SessionOptions, opt
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -31,14 +31,14 @@ BUCKET = 0.05
 
 
 @dataclass(frozen=True)
-class WhisperOptions:
+class WhisperOptions(Options):
     """The shared Whisper model."""
 
     model: str = opt("whisper-base", "embedded name (whisper-base, whisper-tiny.en), a CTranslate2 or transformers directory, or a hub id")
     encoder_window: Literal["buffer", "padded"] = opt(
         "buffer", "encode only the buffered audio (fast) or the 30 s padded window Whisper was trained on (slow baseline)"
     )
-    pad_ms: int = opt(8000, "silence appended to the buffered audio before encoding (tells Whisper where the audio ends)")
+    pad_ms: int = opt(8000, "silence appended to the buffered audio before encoding (tells Whisper where the audio ends)", min=0, max=30000)
     heads: Literal["alignment", "all"] = opt("alignment", "cross-attention heads the policy sees: the model's alignment heads or all heads")
     alignment: Literal["normalized", "raw"] = opt(
         "normalized",
@@ -46,25 +46,25 @@ class WhisperOptions:
         "median filter (frames every token attends, attention sinks, drop out), or the peak of its raw attention",
     )
     no_speech_threshold: float = opt(
-        0.6, "before the first word, wait while Whisper's no-speech probability is above this (1 disables the gate)"
+        0.6, "before the first word, wait while Whisper's no-speech probability is above this (1 disables the gate)", min=0, max=1
     )
-    detect_ms: int = opt(2000, "audio (ms) buffered before the source language is detected, when it is not given")
-    max_context: int = opt(96, "most context tokens (text of dropped audio) given to the decoder as its previous-text prompt")
+    detect_ms: int = opt(2000, "audio (ms) buffered before the source language is detected, when it is not given", min=100, max=30000)
+    max_context: int = opt(96, "most context tokens (text of dropped audio) given to the decoder as its previous-text prompt", min=0)
     encoder: Literal["auto", "ctranslate2", "torch"] = opt(
         "auto",
         "what runs the encoder: CTranslate2 (1.6x faster on CPU, the same states within float error; needs CTranslate2 "
         "weights, as the embedded models are), torch, or auto: CTranslate2 where the weights are CTranslate2's",
     )
-    threads: int = opt(0, "CPU threads of the encoder, and of torch where torch runs it (0: every core this process may use)")
+    threads: int = opt(0, "CPU threads of the encoder, and of torch where torch runs it (0: every core this process may use)", min=0)
     encoder_workers: int = opt(
         1, "CTranslate2 encoder passes that can run at once, each on --threads threads over one copy of the weights "
         "(a server and a Ray replica raise it to 2, serve --model-threads to one per model thread: their sessions "
-        "encode beside each other and beside the batched decoder)"
+        "encode beside each other and beside the batched decoder)", min=1
     )
     decoder_threads: int = opt(
         1,
         "torch threads of the decoder where CTranslate2 runs the encoder (0: as --threads); its one-token steps gain "
-        "nothing from a second thread and lose to the wake-ups after the encoder's pass",
+        "nothing from a second thread and lose to the wake-ups after the encoder's pass", min=0
     )
     quantize: Literal["none", "int8", "int8-encoder"] = opt(
         "none",
@@ -79,7 +79,7 @@ class WhisperOptions:
     )
 
 
-class WhisperBackend:
+class WhisperBackend(Backend):
     """Shared weights and tokenizer; ``open`` gives each session its own stream."""
 
     sample_rate = SAMPLE_RATE
@@ -89,6 +89,7 @@ class WhisperBackend:
     def __init__(self, options: WhisperOptions = WhisperOptions()) -> None:
         import torch
 
+        from simulst.build import usable_cores
         from simulst.models.whisper_load import load_whisper, model_identity
 
         bfloat16 = _bfloat16(options)
@@ -147,6 +148,10 @@ class WhisperBackend:
             mel_filter_bank(1 + 400 // 2, config.num_mel_bins, 0.0, 8000.0, SAMPLE_RATE, norm="slaney", mel_scale="slaney")
         ).float()
         self.window = torch.hann_window(400)
+
+    @classmethod
+    def on_cores(cls, options: WhisperOptions, threads: int, workers: int) -> WhisperOptions:
+        return dataclasses.replace(options, threads=options.threads or threads, encoder_workers=max(workers, options.encoder_workers))
 
     def open(self, options: SessionOptions) -> WhisperStream:
         src = options.src_lang
@@ -239,14 +244,19 @@ class WhisperBackend:
         return steps
 
     def detect_language(self, encoded) -> str:
+        """The most likely source language: the language token the decoder proposes after start-of-transcript."""
         import torch
 
-        with torch.inference_mode():
-            out = self.model.model.decoder(input_ids=torch.tensor([[self.sot]]), encoder_hidden_states=encoded)
-            logits = self.model.proj_out(out.last_hidden_state[0, -1])
+        logits = self.forced(encoded, [self.sot], [0]).logits[0]
         codes = sorted(self.languages)
         ids = torch.tensor([self.languages[c] for c in codes])
         return codes[int(torch.argmax(logits[ids]))]
+
+    def forced(self, encoded, ids: list[int], project: list[int]) -> Step:
+        """One teacher-forced decoder pass over ``ids`` (the streaming decoder's own pass, through the batcher
+        where one serves this thread): the logits and hidden states at ``project``, the alignment heads'
+        cross-attention of every position."""
+        return batching.run(self.decode_steps, Step(ids, DecoderCache(encoded), project))
 
 
 def _bfloat16(options: WhisperOptions) -> bool:
@@ -333,7 +343,7 @@ class WhisperStream:
         encode_ms = (time.perf_counter() - started) * 1000
         if b.multilingual and self.language is None:
             self.language = b.detect_language(encoded)
-        frames = min(encoded.shape[1], -(-len(audio) // (2 * HOP)))
+        frames = min(encoded.shape[1], b.frames(len(audio)))
         hyp = WhisperHypothesis(b, encoded, frames, self.prompt(list(context)), list(prefix))
         hyp.encode_ms = encode_ms
         if not prefix and b.no_speech is not None and hyp.no_speech_prob() > b.options.no_speech_threshold:
@@ -344,7 +354,7 @@ class WhisperStream:
         return self.backend.tokenizer.decode(list(tokens), skip_special_tokens=True)
 
 
-class WhisperHypothesis:
+class WhisperHypothesis(Hypothesis):
     """Greedy proposals over one encoding; the decoder cache grows as tokens are accepted.
 
     ``draft(tokens)`` verifies a guess of the coming tokens (the previous round's tail) in one parallel decoder
@@ -429,33 +439,45 @@ class WhisperHypothesis:
         step = batching.run(b.decode_steps, Step(ids, self.cache, ([self._sot_at] if sot else []) + predicted))
         self.steps += 1
         logits = step.logits
-        with torch.inference_mode():
-            if sot:
+        if sot:
+            with torch.inference_mode():
                 self._no_speech = float(torch.softmax(logits[0], -1)[b.no_speech])
-                logits = logits[1:]
-            hidden = step.hidden[len(step.hidden) - len(predicted) :]
-            masks = torch.stack([b.begin_mask if self._first and i == 0 and self._feed else b.mask for i in range(len(predicted))])
-            logprobs = torch.log_softmax(logits + masks, dim=-1)
-            tokens = logprobs.argmax(-1)
-            entropy = -(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum(-1)
-            rows = step.cross
-            self._rows = rows if self._rows is None else torch.cat([self._rows, rows], 1)
-            offset = self._rows.shape[1] - len(ids)
-            alignment = alignments(self._rows, [offset + i for i in predicted]).numpy() if b.options.alignment == "normalized" else None
-            attention = rows[:, predicted].mean(0).numpy()
-        self._feed = []
-        results = []
-        for k, i in enumerate(predicted):
-            token = int(tokens[k])
-            candidate = Candidate(
-                token=token,
-                starts_word=bool(b.word_start[token]),
-                is_end=token == b.eot,
-                attention=attention[k],
-                logprob=float(logprobs[k, token]),
-                entropy=float(entropy[k]),
-                hidden=hidden[k].numpy().copy(),
-                alignment=None if alignment is None else alignment[k],
-            )
-            results.append((candidate, logprobs[k]))
-        return results
+            logits = logits[1:]
+        self._rows = step.cross if self._rows is None else torch.cat([self._rows, step.cross], 1)
+        offset = self._rows.shape[1] - len(ids)
+        hidden = step.hidden[len(step.hidden) - len(predicted) :]
+        self._feed, begin = [], self._first and bool(self._feed)
+        return proposals(b, logits, hidden, self._rows, [offset + i for i in predicted], begin)
+
+
+def proposals(backend: WhisperBackend, logits, hidden, rows, positions: list[int], begin: bool) -> list[tuple[Candidate, object]]:
+    """The greedy proposal after each decoder position in ``positions`` and the log-probabilities it was chosen
+    from: ``logits`` and ``hidden`` hold one row a position, ``rows`` the alignment heads' cross-attention of
+    every position so far (heads x positions x frames), indexed by ``positions``; ``begin``: the first position
+    proposes the transcript's first token (Whisper's begin suppression applies). Streaming rounds and
+    teacher-forced training passes read their candidates here alike."""
+    import torch
+
+    b = backend
+    with torch.inference_mode():
+        masks = torch.stack([b.begin_mask if begin and k == 0 else b.mask for k in range(len(positions))])
+        logprobs = torch.log_softmax(logits + masks, dim=-1)
+        tokens = logprobs.argmax(-1)
+        entropy = -(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum(-1)
+        alignment = alignments(rows, positions).numpy() if b.options.alignment == "normalized" else None
+        attention = rows[:, positions].mean(0).numpy()
+    results = []
+    for k in range(len(positions)):
+        token = int(tokens[k])
+        candidate = Candidate(
+            token=token,
+            starts_word=bool(b.word_start[token]),
+            is_end=token == b.eot,
+            attention=attention[k],
+            logprob=float(logprobs[k, token]),
+            entropy=float(entropy[k]),
+            hidden=hidden[k].numpy().copy(),
+            alignment=None if alignment is None else alignment[k],
+        )
+        results.append((candidate, logprobs[k]))
+    return results

@@ -1,7 +1,7 @@
 """Read/write policies (import name ``simulst.policies``)."""
 
 from simulst.policies.alignatt import AlignAtt, AlignAttOptions
-from simulst.policies.base import Action, Observer, Policy, StateView
+from simulst.policies.base import Action, Policy, StateView
 from simulst.policies.edatt import EDAtt, EDAttOptions
 from simulst.policies.local_agreement import LocalAgreement, LocalAgreementOptions
 from simulst.policies.offline import Offline
@@ -16,7 +16,6 @@ __all__ = [
     "EDAttOptions",
     "LocalAgreement",
     "LocalAgreementOptions",
-    "Observer",
     "Offline",
     "Policy",
     "Retranslate",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from simulst.models.base import Candidate
 
@@ -32,16 +32,33 @@ class StateView:
     """Committed tokens of the buffered audio before the candidate (this round's included): the decoder's prefix."""
 
 
-class Policy(Protocol):
-    """``decide`` is all a policy needs. A policy may also define ``bind(backend)``, called once when a session
-    starts, to check the backend (a learned policy refuses a model its head was not trained for)."""
+class Policy:
+    """A read/write policy: ``decide`` is all most policies need. What only some policies do is declared here
+    with a neutral default, so that the session asks every policy the same way:
+
+    - ``bind(backend)``: called once when a session starts (a learned head refuses a model it was not trained on);
+    - ``observes`` and ``observe(written, hypothesis)``: after each round, what was written and the model's whole
+      continuation after it (the session decodes that continuation only for a policy that observes);
+    - ``revises`` and ``stable(hypothesis)``: a re-translation stabiliser. The session shows the model's whole
+      continuation as revisable text each round and commits the first ``stable(...)`` tokens of it, instead of
+      asking ``decide`` token by token.
+
+    A policy is registered under the ``simulst.policies`` entry point group; its options dataclass is ``Options``.
+    """
 
     Options: ClassVar[type]
+    observes: ClassVar[bool] = False
+    revises: ClassVar[bool] = False
 
-    def decide(self, view: StateView) -> Action: ...
+    def bind(self, backend) -> None:
+        """Check the session's backend (raise OptionError to refuse it)."""
 
+    def decide(self, view: StateView) -> Action:
+        raise NotImplementedError(f"{type(self).__name__} decides nothing: define decide, or revises and stable")
 
-class Observer(Protocol):
-    """A policy that also wants, after each round, what was written and the model's continuation after it."""
+    def observe(self, written: list[int], hypothesis: list[int]) -> None:
+        """After a round: the tokens written in it, and the model's continuation after them (``observes``)."""
 
-    def observe(self, written: list[int], hypothesis: list[int]) -> None: ...
+    def stable(self, hypothesis: list[int]) -> int:
+        """How many first tokens of this round's whole continuation to commit (``revises``)."""
+        return 0

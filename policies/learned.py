@@ -6,13 +6,12 @@ attention on the end of the audio, tokens before it). Training reads the same nu
 (``simulst.models.teacher``), so a head sees at inference what it was trained on.
 
 A head file is ``NAME.pt`` (the state dict) beside ``NAME.json`` (its card: the policy and model it was trained
-for, the feature set, the data, the seed, thresholds and dev results). Heads shipped with simulst live in
-``policies/heads``; a head is named by its shipped name or by a path.
+for, the feature set, the data, the seed, thresholds and dev results; ``simulst.cards``). Heads shipped with
+simulst live in ``policies/heads``; a head is named by its shipped name or by a path.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,54 +85,16 @@ class HeadFile:
     def check_backend(self, backend) -> None:
         """Refuse a backend other than the one the head was trained for."""
         model = self.card.get("model")
-        if model != getattr(backend, "identity", None):
+        if model != backend.identity:
             raise OptionError(
-                f"head {self.path.stem} was trained for model {model!r}, not {getattr(backend, 'identity', '?')!r}: "
+                f"head {self.path.stem} was trained for model {model!r}, not {backend.identity!r}: "
                 "train one for this model (simulst train-policy) or use its model"
             )
 
 
-def resolve(name: str) -> Path:
-    """A head's card: a shipped name, a ``.json``/``.pt`` path, or a directory holding one head."""
-    path = Path(name)
-    if path.is_dir():
-        cards = sorted(path.glob("*.json"))
-        if len(cards) != 1:
-            raise OptionError(f"{path} should hold one head card (NAME.json beside NAME.pt), found {len(cards)}")
-        return cards[0]
-    if path.suffix in (".json", ".pt") and path.with_suffix(".json").exists():
-        return path.with_suffix(".json")
-    shipped = SHIPPED / f"{name}.json"
-    if shipped.exists():
-        return shipped
-    known = ", ".join(sorted(p.stem for p in SHIPPED.glob("*.json"))) or "none"
-    raise OptionError(f"no head {name!r}: give a shipped name ({known}) or the path of a NAME.json card beside NAME.pt")
-
-
 def load_head(name: str, policy: str) -> HeadFile:
     """Load a head for ``policy``, refusing one made for another policy or feature set."""
-    import torch
+    from simulst.cards import load_card
 
-    card_path = resolve(name)
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    if card.get("policy") != policy:
-        raise OptionError(f"head {card_path.stem} is a {card.get('policy')!r} head, not a {policy!r} one")
-    if card.get("features") != FEATURES:
-        raise OptionError(f"head {card_path.stem} reads features {card.get('features')!r}; this simulst computes {FEATURES!r}: retrain it")
-    net = head_net(card["hidden_dim"], card["width"])
-    try:
-        net.load_state_dict(torch.load(card_path.with_suffix(".pt"), map_location="cpu", weights_only=True))
-    except (OSError, RuntimeError) as exc:
-        raise OptionError(f"cannot load head weights {card_path.with_suffix('.pt')}: {exc}") from exc
-    return HeadFile(net.eval(), card, card_path)
-
-
-def save_head(net, card: dict, path: str | Path) -> Path:
-    """Write ``PATH.pt`` and ``PATH.json``; returns the card's path."""
-    import torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), path.with_suffix(".pt"))
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path.with_suffix(".json")
+    card = load_card(name, SHIPPED, "head", {"policy": policy, "features": FEATURES})
+    return HeadFile(card.load_into(head_net(card.data["hidden_dim"], card.data["width"])), card.data, card.path)

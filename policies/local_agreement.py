@@ -5,25 +5,24 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from simulst.options import opt
-from simulst.policies.base import Action, StateView
+from simulst.options import Options, opt
+from simulst.policies.base import Action, Policy, StateView
 
 
 @dataclass(frozen=True)
-class LocalAgreementOptions:
+class LocalAgreementOptions(Options):
     """Re-decode the uncommitted part every round; write the longest prefix the last n rounds agree on."""
 
-    n: int = opt(2, "hypotheses that must agree (2: the current one and the previous one)")
+    n: int = opt(2, "hypotheses that must agree (2: the current one and the previous one)", min=2)
 
 
-class LocalAgreement:
+class LocalAgreement(Policy):
     """Writes the current hypothesis' next token while the previous n-1 hypotheses proposed the same one there."""
 
     Options = LocalAgreementOptions
+    observes = True
 
     def __init__(self, options: LocalAgreementOptions = LocalAgreementOptions()) -> None:
-        if options.n < 2:
-            raise ValueError("local-agreement needs n >= 2")
         self.options = options
         self.previous: deque[list[int]] = deque(maxlen=options.n - 1)
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulst.policies.base import Action, StateView
+from simulst.options import Options
+from simulst.policies.base import Action, Policy, StateView
 
 
 @dataclass(frozen=True)
-class OfflineOptions:
+class OfflineOptions(Options):
     """No options: the upper bound on quality, with the largest latency."""
 
 
-class Offline:
+class Offline(Policy):
     Options = OfflineOptions
 
     def __init__(self, options: OfflineOptions = OfflineOptions()) -> None:

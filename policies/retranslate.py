@@ -11,11 +11,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from simulst.options import opt
+from simulst.options import Options, opt
+from simulst.policies.base import Policy
 
 
 @dataclass(frozen=True)
-class RetranslateOptions:
+class RetranslateOptions(Options):
     """Re-translate the whole uncommitted segment every round; show it as provisional; commit a stable prefix."""
 
     stabiliser: Literal["mask-k", "agreement", "none"] = opt(
@@ -23,8 +24,8 @@ class RetranslateOptions:
         "what becomes committed: all but the last k tokens (mask-k), the prefix the last n hypotheses agree on "
         "(agreement), or nothing until the segment ends (none: every update may revise everything)",
     )
-    k: int = opt(4, "mask-k: tokens of each hypothesis held back as provisional")
-    n: int = opt(2, "agreement: hypotheses (this round's and the previous ones) that must agree")
+    k: int = opt(4, "mask-k: tokens of each hypothesis held back as provisional", min=0)
+    n: int = opt(2, "agreement: hypotheses (this round's and the previous ones) that must agree", min=2)
 
 
 def _agreed(hypotheses) -> int:
@@ -37,15 +38,14 @@ def _agreed(hypotheses) -> int:
     return count
 
 
-class Retranslate:
+class Retranslate(Policy):
     """A stabiliser: ``stable`` takes this round's hypothesis (token ids after the committed text) and returns how
     many of its first tokens to commit; ``observe`` hears what was committed and what stayed provisional."""
 
     Options = RetranslateOptions
+    observes = revises = True
 
     def __init__(self, options: RetranslateOptions = RetranslateOptions()) -> None:
-        if options.k < 0 or options.n < 2:
-            raise ValueError("retranslate needs k >= 0 and n >= 2")
         self.options = options
         self.previous: deque[list[int]] = deque(maxlen=options.n - 1)
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulst.options import opt
-from simulst.policies.base import Action, StateView
+from simulst.options import Options, opt
+from simulst.policies.base import Action, Policy, StateView
 
 
 @dataclass(frozen=True)
-class WaitKOptions:
+class WaitKOptions(Options):
     """wait-k on a fixed source stride (Ma et al. 2019, as applied to speech by FBK and SimulEval's examples)."""
 
-    k: int = opt(3, "words of lag: the first word is written after k strides of source")
-    stride_ms: int = opt(500, "source milliseconds that allow one more target word")
+    k: int = opt(3, "words of lag: the first word is written after k strides of source", min=1)
+    stride_ms: int = opt(500, "source milliseconds that allow one more target word", min=1)
 
 
-class WaitK:
+class WaitK(Policy):
     """Writes a token unless it starts a word beyond the number of words the read source allows."""
 
     Options = WaitKOptions

@@ -25,11 +25,10 @@ def translate_stream(
     ``audio`` is a file path, a float32 mono array at 16 kHz, or an iterable of such chunks (a live source).
     ``session_options`` are SessionOptions fields (``src_lang="de"``, ``chunk_ms=500``, ...).
     """
-    from simulst.models.whisper import WhisperOptions
     from simulst.streaming.audio import load_audio
 
-    backend = build.backend("whisper", WhisperOptions(model=model))
-    session = build.session(backend, build.policy(policy, policy_options), from_mapping(SessionOptions, session_options))
+    backend = build.backend("whisper", {"model": model})
+    session = build.make(backend, build.SessionSpec(from_mapping(SessionOptions, session_options), policy, policy_options))
     if isinstance(audio, (str, Path)):
         audio = load_audio(audio, backend.sample_rate)
     chunks = [audio] if isinstance(audio, np.ndarray) else audio

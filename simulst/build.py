@@ -1,31 +1,83 @@
-"""Building backends, policies and sessions from names and option mappings (shared by every front-end)."""
+"""Construction: backends, policies, sessions and session factories from options dataclasses.
+
+Every front-end builds through here: the CLI (which only parses flags into these specs), the Python API, the
+server, the SimulEval agent, and Ray's evaluation actors and serving replicas (which receive the specs pickled).
+A ``ModelSpec`` names the shared model; a ``SessionSpec`` what each session makes of it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
 
 from simulst import registry
+from simulst.cascade import CascadeOptions
 from simulst.clock import Clock, wall_clock
+from simulst.errors import OptionError
 from simulst.options import SessionOptions, from_mapping
-from simulst.session import Session
+from simulst.session import Session, SessionFactory, SessionLike
+from simulst.streaming.speech import SpeechOptions
 
 DEFAULT_BACKEND = "whisper"
+DEFAULT_POLICY = "alignatt"
+SERVED_ENCODER_WORKERS = 2
+"""CTranslate2 encoder workers of a backend that serves several sessions at once (a server, a Ray replica): their
+passes run beside each other and beside the batched decoder (a lone session runs 5% faster on one)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The shared model: a registered backend and its options (None: the backend's defaults)."""
+
+    backend: str = DEFAULT_BACKEND
+    options: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", _options_of(registry.backends.get(self.backend), self.options, f"{self.backend} backend"))
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """What one session makes of the shared model: its options, its policy, the text side of a cascade, and
+    speech output (None: text only)."""
+
+    options: SessionOptions = field(default_factory=SessionOptions)
+    policy: str = DEFAULT_POLICY
+    policy_options: Any = None
+    cascade: CascadeOptions = field(default_factory=CascadeOptions)
+    speech: SpeechOptions | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "policy_options", _options_of(registry.policies.get(self.policy), self.policy_options, f"{self.policy} policy"))
+
+
+def _options_of(cls: type, options: Any, what: str):
+    """``options`` as ``cls.Options``: None gives its defaults, a mapping is validated against it."""
+    if options is None or isinstance(options, Mapping):
+        return from_mapping(cls.Options, options or {}, what)
+    if not isinstance(options, cls.Options):
+        raise OptionError(f"the {what} takes {cls.Options.__name__}, not {type(options).__name__}")
+    return options
+
+
+def backend(name: str = DEFAULT_BACKEND, options: Any = None):
+    """The shared backend for these options (built once per process)."""
+    return model(ModelSpec(name, options))
 
 
 @lru_cache(maxsize=4)
-def backend(name: str = DEFAULT_BACKEND, options: Any = None):
-    """The shared backend for these options (built once per process)."""
-    cls = registry.backends.get(name)
-    return cls(options if options is not None else cls.Options())
+def model(spec: ModelSpec):
+    """The shared backend ``spec`` names (built once per process)."""
+    return registry.backends.get(spec.backend)(spec.options)
 
 
-def policy(name: str, options: Mapping[str, Any] | Any = None):
+def policy(name: str = DEFAULT_POLICY, options: Mapping[str, Any] | Any = None):
     """A fresh policy; ``options`` is its options dataclass or a mapping validated against it."""
     cls = registry.policies.get(name)
-    if options is None or isinstance(options, Mapping):
-        options = from_mapping(cls.Options, options or {}, f"{name} policy")
-    return cls(options)
+    return cls(_options_of(cls, options, f"{name} policy"))
 
 
 @lru_cache(maxsize=8)
@@ -36,12 +88,54 @@ def translator(src: str, tgt: str, mt_model: str | None = None):
     return text_translator(src, tgt, mt_model)
 
 
-def session(model, policy_obj, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock, cascade=None):
+def session(shared, policy_obj, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock, cascade: CascadeOptions | None = None):
     """A direct Session, or an ASR -> MT cascade where the model cannot translate directly (or when asked)."""
-    from simulst.cascade import CascadeOptions, cascade_session
+    from simulst.cascade import cascade_session
 
     cascade = cascade or CascadeOptions()
     direct = options.task == "transcribe" or (options.tgt_lang == "en" and not cascade.cascade)
     if direct:
-        return Session(model, policy_obj, options, clock)
-    return cascade_session(model, policy_obj, options, cascade, clock)
+        return Session(shared, policy_obj, options, clock)
+    return cascade_session(shared, policy_obj, options, cascade, clock)
+
+
+def make(shared, spec: SessionSpec, clock: Clock = wall_clock) -> SessionLike:
+    """The session ``spec`` describes over the ``shared`` backend: direct or a cascade, speaking its output when
+    ``spec.speech`` is set."""
+    made = session(shared, policy(spec.policy, spec.policy_options), spec.options, clock, spec.cascade)
+    if spec.speech is None:
+        return made
+    from simulst.streaming.speech import SpeakingSession, speaker_for
+
+    options = spec.options
+    target = options.src_lang if options.task == "transcribe" else options.tgt_lang
+    if target is None:
+        raise OptionError("speech needs the output language: give src_lang (transcribe) or tgt_lang")
+    return SpeakingSession(made, speaker_for(target, spec.speech), spec.speech)
+
+
+def factory(shared, spec: SessionSpec) -> SessionFactory:
+    """Sessions as ``spec`` describes them over the ``shared`` backend, for each stream's own options (a data
+    row's languages)."""
+    return lambda options: make(shared, dataclasses.replace(spec, options=options))
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def core_share(parts: int) -> int:
+    """This process's usable cores split ``parts`` ways (at least one each)."""
+    return max(1, usable_cores() // parts)
+
+
+def share(spec: ModelSpec, threads: int, workers: int = 1) -> ModelSpec:
+    """The model on a share of the cores (a Ray actor, a server's model thread): the backend's ``on_cores``."""
+    return dataclasses.replace(spec, options=registry.backends.get(spec.backend).on_cores(spec.options, threads, workers))
+
+
+def served(spec: ModelSpec, model_threads: int = 1) -> ModelSpec:
+    """The model of a server with ``model_threads`` model threads: more than one share the cores (each backend's
+    unset threads become cores / N); CTranslate2's encoder gets two workers, or one per model thread."""
+    return share(spec, core_share(model_threads) if model_threads > 1 else 0, max(model_threads, SERVED_ENCODER_WORKERS))

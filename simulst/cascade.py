@@ -22,24 +22,25 @@ import numpy as np
 
 from simulst.clock import Clock, wall_clock
 from simulst.events import Commit, End, Event
-from simulst.options import SessionOptions, opt
+from simulst.options import Options, SessionOptions, opt
 from simulst.session import Session
 
 SENTENCE_END = re.compile(r"[.!?。？！]['\")\]]*$")
 
 
 @dataclass(frozen=True)
-class CascadeOptions:
+class CascadeOptions(Options):
     """The text side of an ASR -> MT cascade."""
 
     cascade: bool = opt(False, "translate through ASR + text MT even where Whisper could translate directly (X->en)")
     mt_model: str | None = opt(None, "text MT model: a Marian hub id or directory (default: the embedded one for the direction)")
     text_policy: Literal["local-agreement", "waitk", "sentence"] = opt("local-agreement", "when target words of an unfinished sentence are written")
-    text_k: int = opt(2, "waitk: source words held back from translation")
+    text_k: int = opt(2, "waitk: source words held back from translation", min=0)
 
 
 class CascadeSession:
-    """Same interface as Session: feed_audio, feed_eof, events."""
+    """A ``SessionLike``: the ASR session's rounds, the text MT's commits; its figures are the ASR's, with the MT's
+    compute added to ``compute_s``."""
 
     def __init__(self, asr: Session, translator, options: CascadeOptions, clock: Clock = wall_clock) -> None:
         self.asr, self.translator, self.options, self.clock = asr, translator, options, clock
@@ -56,6 +57,25 @@ class CascadeSession:
     @property
     def finished(self) -> bool:
         return self.asr.finished
+
+    @property
+    def updates_ms(self) -> list[float]:
+        return self.asr.updates_ms
+
+    @property
+    def decoder_steps(self) -> int:
+        return self.asr.decoder_steps
+
+    @property
+    def encode_ms(self) -> float:
+        return self.asr.encode_ms
+
+    @property
+    def buffered_ms(self) -> float:
+        return self.asr.buffered_ms
+
+    def close(self) -> None:
+        self.asr.close()
 
     def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None:
         self.asr.feed_audio(samples, catch_up)

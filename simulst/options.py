@@ -1,13 +1,16 @@
 """Options dataclasses are the single source of truth: CLI flags and server ``start`` fields come from them.
 
-A field's ``metadata["help"]`` is its help text; ``Literal`` types become choices. Options are frozen: derive
-new ones with ``dataclasses.replace``.
+A field's ``metadata["help"]`` is its help text, ``metadata["min"]``/``["max"]`` its valid range; ``Literal``
+types become choices. Every options class derives from ``Options``, which checks the ranges and choices when an
+instance is made, so a bad value is refused alike from a flag, a start message, a sweep point or Python. Options
+are frozen: derive new ones with ``dataclasses.replace``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
@@ -15,19 +18,58 @@ from typing import Any, Literal, Mapping
 from simulst.errors import OptionError
 
 
-def opt(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with help text."""
-    return field(default=default, metadata={"help": help, **kw})
+def opt(default: Any, help: str, min: float | None = None, max: float | None = None, **kw: Any) -> Any:
+    """A dataclass field with help text and, for numbers, its valid range (inclusive)."""
+    limits = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
+    return field(default=default, metadata={"help": help, **limits, **kw})
+
+
+class Options:
+    """Base of the options dataclasses: each field's choices and range are checked on construction; a subclass
+    adds checks between fields in ``check``."""
+
+    def __post_init__(self) -> None:
+        for f, tp in _fields(type(self)):
+            _check_field(f, tp, getattr(self, f.name), type(self).__name__)
+        self.check()
+
+    def check(self) -> None:
+        """Checks between fields (raise ``OptionError``); none by default."""
+
+
+def _check_field(f: dataclasses.Field, tp: Any, value: Any, owner: str) -> None:
+    base, optional = _base_type(tp)
+    if value is None:
+        if not optional:
+            raise OptionError(f"{f.name} must be given ({owner})")
+        return
+    if typing.get_origin(base) is Literal:
+        if value not in typing.get_args(base):
+            raise OptionError(f"{f.name} must be one of {', '.join(map(str, typing.get_args(base)))}, not {value!r}")
+        return
+    if base in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise OptionError(f"{f.name} must be a number, not {value!r}")
+    if base is int and value != int(value):
+        raise OptionError(f"{f.name} must be an integer, not {value!r}")
+    low, high = f.metadata.get("min"), f.metadata.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise OptionError(f"{f.name} must be {_range(low, high)}, not {value!r}")
+
+
+def _range(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"from {low:g} to {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
 
 
 @dataclass(frozen=True)
-class SessionOptions:
+class SessionOptions(Options):
     """What one streaming session does with its audio (per session; the model is shared)."""
 
     src_lang: str | None = opt(None, "source language code (de, fr, es, en, ...); detected from the first seconds if unset")
     tgt_lang: str = opt("en", "target language code; whisper translates into English only")
     task: Literal["translate", "transcribe"] = opt("translate", "translate into the target language, or transcribe the source")
-    chunk_ms: int = opt(1000, "source audio (ms) read before each policy decision round")
+    chunk_ms: int = opt(1000, "source audio (ms) read before each policy decision round", min=1)
     whole_words: bool = opt(True, "never commit part of a word: when the policy stops inside a word, hold the word back")
     partials: bool = opt(False, "also emit the provisional continuation after each round (costs extra decoding)")
     draft: bool = opt(
@@ -35,18 +77,22 @@ class SessionOptions:
         "verify the previous round's provisional tokens as a draft in one parallel decoder pass (same tokens as "
         "step-by-step greedy decoding, fewer sequential decoder steps; helps re-translation, local-agreement, partials)",
     )
-    max_tokens: int = opt(100, "most target tokens written in one decision round (a guard against runaway output)")
-    max_rate: float = opt(8.0, "most committed target tokens per second of buffered audio, past --rate-headroom (guard 'rate')")
-    rate_headroom: int = opt(16, "committed tokens always allowed in the buffered audio, however short it is")
-    repeat_tokens: int = opt(12, "a span of this many tokens that repeats recent output is not written (guard 'repeat')")
-    echo_tokens: int = opt(4, "a span of at least this many tokens written twice in a row loses its second copy (guard 'repeat')")
+    max_tokens: int = opt(100, "most target tokens written in one decision round (a guard against runaway output)", min=1)
+    max_rate: float = opt(8.0, "most committed target tokens per second of buffered audio, past --rate-headroom (guard 'rate')", min=0)
+    rate_headroom: int = opt(16, "committed tokens always allowed in the buffered audio, however short it is", min=0)
+    repeat_tokens: int = opt(12, "a span of this many tokens that repeats recent output is not written (guard 'repeat')", min=1)
+    echo_tokens: int = opt(4, "a span of at least this many tokens written twice in a row loses its second copy (guard 'repeat')", min=1)
     max_compression: float = opt(
-        2.4, "a round whose text makes the recent output compress (zlib) more than this is not written (guard 'compression'; Whisper's test)"
+        2.4, "a round whose text makes the recent output compress (zlib) more than this is not written (guard 'compression'; Whisper's test)", min=1
     )
-    max_buffer_ms: int = opt(15000, "audio kept for the model; past it, audio before the last committed word is dropped")
-    context_tokens: int = opt(64, "committed tokens of dropped audio kept as the model's text context")
+    max_buffer_ms: int = opt(15000, "audio kept for the model; past it, audio before the last committed word is dropped", min=2)
+    context_tokens: int = opt(64, "committed tokens of dropped audio kept as the model's text context", min=0)
     vad: bool = opt(False, "detect pauses with Silero VAD: at a pause, write out what was heard and start afresh")
-    vad_pause_ms: int = opt(600, "silence (ms) that counts as a pause for --vad")
+    vad_pause_ms: int = opt(600, "silence (ms) that counts as a pause for --vad", min=1)
+
+    def check(self) -> None:
+        if self.max_buffer_ms < 2 * self.chunk_ms:
+            raise OptionError(f"max_buffer_ms must be at least twice chunk_ms ({self.max_buffer_ms} < 2 x {self.chunk_ms})")
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:
@@ -67,50 +113,27 @@ def _converter(tp: Any):
     return base, None
 
 
+@functools.cache
 def _fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
     hints = typing.get_type_hints(cls)
     return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
-    """Add one flag per field of ``cls``: ``--{prefix}-{field}`` with dest ``{prefix}.{field}``."""
+    """Add one flag per field of ``cls``: ``--{prefix}-{field}`` with dest ``{prefix}.{field}`` (a dotted prefix
+    gives dashes in the flag); the help says the default and the valid range."""
     group = parser.add_argument_group(f"{prefix or cls.__name__} options", (cls.__doc__ or "").strip() or None)
     for f, tp in _fields(cls):
-        flag = "--" + (f"{prefix}-" if prefix else "") + f.name.replace("_", "-")
+        flag = "--" + (f"{prefix.replace('.', '-')}-" if prefix else "") + f.name.replace("_", "-")
         dest = f"{prefix}.{f.name}" if prefix else f.name
-        helptext = f"{f.metadata.get('help', '')} (default: {f.default})"
+        limits = f.metadata.get("min"), f.metadata.get("max")
+        valid = f"; {_range(*limits)}" if limits != (None, None) else ""
+        helptext = f"{f.metadata.get('help', '')} (default: {f.default}{valid})"
         if tp is bool:
             group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=f.default, help=helptext)
             continue
         conv, choices = _converter(tp)
         group.add_argument(flag, dest=dest, type=conv, choices=choices, default=f.default, help=helptext)
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity where the OS has one)."""
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-SERVED_ENCODER_WORKERS = 2
-"""CTranslate2 encoder workers of a backend that serves several sessions at once (a server, a Ray replica): their
-passes run beside each other and beside the batched decoder (a lone session runs 5% faster on one)."""
-
-
-def core_share(parts: int) -> int:
-    """This process's usable cores split ``parts`` ways (at least one each)."""
-    return max(1, usable_cores() // parts)
-
-
-def share_cores(options: dict, threads: int, workers: int = 1) -> argparse.Namespace:
-    """A command line's options for a backend built on a share of the cores (a Ray actor, a server's model
-    thread): each backend's unset ``threads`` becomes ``threads``; ``encoder_workers``, where there is one, at
-    least ``workers`` (one per model thread; a larger ``--encoder-workers`` is kept)."""
-    share = {k: threads for k, v in options.items() if threads and not v and (k == "threads" or k.endswith(".threads"))}
-    if "encoder_workers" in options:
-        share["encoder_workers"] = max(workers, options["encoder_workers"])
-    return argparse.Namespace(**{**options, **share})
 
 
 def from_namespace(cls: type, ns: argparse.Namespace, prefix: str = ""):
@@ -127,25 +150,25 @@ def from_mapping(cls: type, data: Mapping[str, Any], what: str = ""):
         raise OptionError(f"unknown {what or cls.__name__} option(s): {', '.join(unknown)}; known: {', '.join(known)}")
     values = {}
     for name, value in data.items():
-        base, optional = _base_type(known[name])
-        if value is None and optional:
-            values[name] = None
-        elif typing.get_origin(base) is Literal:
-            if value not in typing.get_args(base):
-                raise OptionError(f"{name} must be one of {typing.get_args(base)}, not {value!r}")
-            values[name] = value
-        elif base is bool:
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-                value = value.lower() in ("true", "1", "yes")
-            if not isinstance(value, bool):
-                raise OptionError(f"{name} must be true or false, not {value!r}")
-            values[name] = value
-        else:
-            try:
-                converted = base(value)
-            except (TypeError, ValueError):
-                raise OptionError(f"{name} must be {base.__name__}, not {value!r}") from None
-            if base is int and isinstance(value, float) and value != converted:
-                raise OptionError(f"{name} must be an integer, not {value!r}")
-            values[name] = converted
+        base, _ = _base_type(known[name])
+        values[name] = value if value is None or typing.get_origin(base) is Literal else _convert(name, base, value)
     return cls(**values)
+
+
+def _convert(name: str, base: type, value: Any) -> Any:
+    """``value`` (from JSON or a command line's text) as a ``base``; the range is checked on construction."""
+    if base is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            value = value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise OptionError(f"{name} must be true or false, not {value!r}")
+        return value
+    if isinstance(value, bool) and base is not str:
+        raise OptionError(f"{name} must be {base.__name__}, not {value!r}")
+    try:
+        converted = base(value)
+    except (TypeError, ValueError):
+        raise OptionError(f"{name} must be {base.__name__}, not {value!r}") from None
+    if base is int and isinstance(value, float) and value != converted:
+        raise OptionError(f"{name} must be an integer, not {value!r}")
+    return converted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from simulst.errors import SimulstError
-from simulst.options import core_share
+from simulst.build import core_share
 
 
 def join(actors: int, address: str | None, flag: str, noun: str):

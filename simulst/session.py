@@ -12,7 +12,7 @@ Front-ends (CLI, evaluator, server, microphone) are thin loops around it::
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterator
+from typing import Callable, Collection, Iterator, Protocol
 
 import numpy as np
 
@@ -29,6 +29,37 @@ MAX_BANS = 3
 """Tokens the guards may rule out at one output position before the session stops trying there."""
 
 
+class SessionLike(Protocol):
+    """What every front-end (CLI, evaluator, server, microphone, Ray) drives: ``Session``, the cascade's session,
+    the speaking session and a session on a Ray replica all implement it."""
+
+    finished: bool
+    """End of input was fed."""
+    compute_s: float
+    """Compute spent so far (the injected clock's seconds)."""
+    updates_ms: list[float]
+    """Compute of each round that ran the model."""
+    decoder_steps: int
+    """Sequential decoder passes (a draft verified in one pass counts once)."""
+    encode_ms: float
+    """The encoder's share of the compute, where the backend reports it."""
+    buffered_ms: float
+    """Audio the model still reads: bounded by ``max_buffer_ms`` plus what waits for the next round."""
+
+    def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None: ...
+
+    def feed_eof(self) -> None: ...
+
+    def events(self) -> Iterator[Event]: ...
+
+    def close(self) -> None:
+        """Release what the session holds elsewhere (a place on a replica); the session is not used again."""
+
+
+SessionFactory = Callable[[SessionOptions], SessionLike]
+"""Makes a session for one stream's options (languages, task, chunking): what front-ends are given."""
+
+
 class Session:
     """Per-session state over a shared backend; a decision round runs every ``chunk_ms`` of new audio.
 
@@ -40,11 +71,8 @@ class Session:
     def __init__(
         self, backend: Backend, policy: Policy, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock, vad=None
     ) -> None:
-        if options.chunk_ms <= 0 or options.max_buffer_ms < 2 * options.chunk_ms:
-            raise SimulstError(f"chunk_ms must be positive and max_buffer_ms at least twice chunk_ms ({options.chunk_ms}, {options.max_buffer_ms})")
         self.backend, self.policy, self.options, self.clock = backend, policy, options, clock
-        if hasattr(policy, "bind"):
-            policy.bind(backend)
+        policy.bind(backend)
         self.stream = backend.open(options)
         self._buffer = np.zeros(0, np.float32)
         self._pending: list[np.ndarray] = []
@@ -82,6 +110,10 @@ class Session:
     def source_ms(self) -> float:
         return self._decided * 1000 / self._rate
 
+    @property
+    def buffered_ms(self) -> float:
+        return (self._received - self._offset) * 1000 / self._rate
+
     def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None:
         """Append mono samples in [-1, 1] at the backend's rate; runs every round they complete, or with
         ``catch_up`` (a server behind its live clients) one round at the last of them, so a late session costs one
@@ -112,6 +144,9 @@ class Session:
         """Yield (and forget) the events emitted so far."""
         while self._events:
             yield self._events.popleft()
+
+    def close(self) -> None:
+        """Nothing to release: the session's state is its own."""
 
     def _pause(self, upto: int) -> bool:
         """VAD: track trailing silence; at a pause after speech, write out the segment. True when the round is done."""
@@ -147,22 +182,21 @@ class Session:
         hyp = self.stream.begin(audio, self.tokens, closing, self.context) if len(audio) else None
         before = self.committed
         tail: list[int] = []
-        revising = hasattr(self.policy, "stable")
+        revising, observes = self.policy.revises, self.policy.observes
         if hyp is not None:
-            if self.options.draft and hasattr(hyp, "draft"):
+            if self.options.draft:
                 hyp.draft(self._tail)
             forced = 0 if closing else self._forced(upto)
-            observe = getattr(self.policy, "observe", None)
             if revising:
                 tail = self._retranslate(hyp, closing, forced)
             else:
                 held = self._decide(hyp, closing, forced)
-                if (self.options.partials or observe) and not closing:
+                if (self.options.partials or observes) and not closing:
                     tail = held + [c.token for c in self._continue(hyp, held)]
-            if observe and not closing:
-                observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
-            self.decoder_steps += getattr(hyp, "steps", 0)
-            self.encode_ms += getattr(hyp, "encode_ms", 0.0)
+            if observes and not closing:
+                self.policy.observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
+            self.decoder_steps += hyp.steps
+            self.encode_ms += hyp.encode_ms
         self._tail = tail
         if not closing:
             self._trim(upto, heard=hyp is not None)
@@ -294,15 +328,24 @@ class Session:
 
     def _continue(self, hyp: Hypothesis, held: list[int]) -> list[Candidate]:
         """Greedy continuation after ``held`` to the model's end (or a guard), without writing it."""
-        tail: list[Candidate] = []
-        guard = self._guard()
-        while len(held) + len(tail) < self.options.max_tokens:
-            candidate = hyp.propose(self._banned.get(self.committed + len(held) + len(tail), ()))
-            if candidate.is_end or guard.check(held + [c.token for c in tail] + [candidate.token]):
-                break
-            hyp.accept(candidate)
-            tail.append(candidate)
-        return tail
+        start = self.committed + len(held)
+        return continuation(hyp, self._guard(), self.options.max_tokens, held, lambda i: self._banned.get(start + i, ()))
+
+
+def continuation(
+    hyp: Hypothesis, guard: Guards, limit: int, held: list[int] = (), banned: Callable[[int], Collection[int]] = lambda i: ()
+) -> list[Candidate]:
+    """The model's greedy continuation after ``held`` (tokens of this round already accepted), accepted into
+    ``hyp``, until its end, a guard's verdict or ``limit`` tokens in all; ``banned(i)``: the tokens ruled out at
+    the ``i``-th position after ``held``."""
+    tail: list[Candidate] = []
+    while len(held) + len(tail) < limit:
+        candidate = hyp.propose(banned(len(tail)))
+        if candidate.is_end or guard.check(list(held) + [c.token for c in tail] + [candidate.token]):
+            break
+        hyp.accept(candidate)
+        tail.append(candidate)
+    return tail
 
 
 def _last_word_start(written: list[Candidate]) -> int:

@@ -47,50 +47,31 @@ def _percentile(values: list[float], q: float) -> float:
 
 def replay(url: str, audio: np.ndarray, start: dict, frame_s: float = 0.1, rate: int = 16000) -> ClientResult:
     """One client: send ``audio`` (float32 mono at ``rate``) paced at real time, collect the events."""
-    from websockets.exceptions import ConnectionClosed
-    from websockets.sync.client import connect
-
-    from simulst.streaming.audio import pcm16
+    from simulst.streaming.client import Client
 
     step = int(frame_s * rate)
     result = ClientResult()
-    # no client keepalive: an overloaded server reads frames late (back-pressure) and would miss the pings
-    with connect(url, max_size=None, ping_interval=None) as ws:
-        ws.send(json.dumps({"type": "start", "sample_rate": rate, "format": "pcm_s16le", **start}))
-        json.loads(ws.recv())
+    with Client(url, start) as client:
         began = time.monotonic()
         audio_end = began + len(audio) / rate
 
-        def send() -> None:
-            try:
-                for i in range(0, len(audio), step):
-                    # a frame leaves once it has been "captured": at the real time of its last sample
-                    time.sleep(max(0.0, began + min(i + step, len(audio)) / rate - time.monotonic()))
-                    ws.send(pcm16(audio[i : i + step]))
-                ws.send(json.dumps({"type": "end"}))
-            except ConnectionClosed:
-                pass
+        def send(client: Client) -> None:
+            for i in range(0, len(audio), step):
+                # a frame leaves once it has been "captured": at the real time of its last sample
+                time.sleep(max(0.0, began + min(i + step, len(audio)) / rate - time.monotonic()))
+                client.send_audio(audio[i : i + step])
 
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        try:
-            while True:
-                message = ws.recv()
-                if isinstance(message, bytes):
-                    continue
-                event = json.loads(message)
-                now = time.monotonic()
-                if event["type"] == "commit":
-                    result.lags_s.append(now - began - event["source_ms"] / 1000)
-                    result.commits.append(event["text"])
-                    result.sources_ms.append(event["source_ms"])
-                elif event["type"] == "final":
-                    result.final, result.end_delay_s = event["text"], now - audio_end
-                elif event["type"] == "error":
-                    result.errors.append(event.get("code", "?"))
-        except ConnectionClosed:
-            pass
-        sender.join(5)
+        client.stream(send)
+        for event in client.events():
+            now = time.monotonic()
+            if event["type"] == "commit":
+                result.lags_s.append(now - began - event["source_ms"] / 1000)
+                result.commits.append(event["text"])
+                result.sources_ms.append(event["source_ms"])
+            elif event["type"] == "final":
+                result.final, result.end_delay_s = event["text"], now - audio_end
+            elif event["type"] == "error":
+                result.errors.append(event.get("code", "?"))
     return result
 
 
@@ -166,19 +147,53 @@ def bench(url: str, clips: list[np.ndarray], clients: int, start: dict, solo: li
 
 
 def alone(server, audio: np.ndarray, start: dict, frame_s: float = 0.1) -> str:
-    """The final text of ``audio`` in a session of ``server``'s made from ``start``, fed in frames as a client
-    sends them (16-bit PCM, as ``replay`` does), with no other session: what a client must get whoever else is
-    connected."""
-    from simulst.streaming.audio import pcm16
-    from simulst.streaming.server import FORMATS, _feed, _finish
+    """The final text of ``audio`` in a session of ``server``'s made from the ``start`` message, fed in frames as
+    a client sends them (16-bit PCM, as ``replay`` does), with no other session: what a client must get whoever
+    else is connected."""
+    import dataclasses
 
-    session, _, _, rate = server._start(json.dumps({"type": "start", **start}))
-    dtype, scale = FORMATS["pcm_s16le"]
-    sent = np.frombuffer(pcm16(audio), dtype=dtype).astype(np.float32) / scale
-    step = int(frame_s * rate)
-    for i in range(0, len(sent), step):
-        _feed(session, [sent[i : i + step]], rate, server.backend.sample_rate)
-    return next(e.text for e in _finish(session) if e.type == "final")
+    from simulst.streaming.audio import pcm16
+    from simulst.streaming.protocol import Connection
+
+    connection = Connection(dataclasses.replace(server.options, catch_up_s=0), server.make_session, server.sample_rate)
+    connection.start(json.dumps(start))
+    step = int(frame_s * connection.rate)
+    for i in range(0, len(audio), step):
+        connection.feed(connection.receive([pcm16(audio[i : i + step])]))
+    return next(e.text for e in connection.finish() if e.type == "final")
+
+
+def repeat_to(clip: np.ndarray, minutes: float, rate: int) -> np.ndarray:
+    """``clip`` repeated to ``minutes`` of audio (a soak under load); as it is for 0."""
+    if not minutes:
+        return clip
+    samples = int(minutes * 60 * rate)
+    return np.tile(clip, int(np.ceil(samples / len(clip))))[:samples]
+
+
+def bench_servers(model, spec, clips: list[np.ndarray], clients: list[int], servers: list, url: str | None = None, show=print) -> list[dict]:
+    """The bench table: for each server configuration in ``servers`` (``ServerOptions``; each started here in
+    turn, with each clip's output alone as the reference and its memory sampled), or for the running server at
+    ``url``, one report per client count; ``show`` gets each table row as it comes."""
+    from simulst.streaming.protocol import start_message
+    from simulst.streaming.server import Background, model_server
+    from simulst.streaming.soak import rss_mb
+
+    start = start_message(spec)
+    reports = []
+    for options in servers or [None]:
+        running, target, solo, memory = None, url, None, None
+        if options is not None:
+            server = model_server(model, options)
+            running, solo, memory = Background(server), [alone(server, clip, start) for clip in clips], rss_mb
+            target = running.url
+        for n in clients:
+            report = bench(target, clips, n, start, solo, memory)
+            reports.append({"batching": None if options is None else options.batching, **report})
+            show(row(report, "-" if options is None else "on" if options.batching else "off"))
+        if running is not None:
+            running.stop()
+    return reports
 
 
 def row(report: dict, batching: str) -> str:

@@ -17,6 +17,7 @@ from collections import deque
 from typing import Iterator
 
 from simulst.errors import SimulstError
+from simulst.session import SessionLike
 
 
 class ReplicaLost(SimulstError):
@@ -26,55 +27,56 @@ class ReplicaLost(SimulstError):
 class Replica:
     """A Ray actor's body: the model, and the sessions placed on it by key."""
 
-    def __init__(self, options: dict, batching: bool, threads: int) -> None:
-        from simulst.cli import _backend
+    def __init__(self, model, batching: bool, threads: int) -> None:
+        from simulst import build
         from simulst.models.batching import Batcher
-        from simulst.options import SERVED_ENCODER_WORKERS, share_cores
-        from simulst.streaming.server import session_factory
 
-        self.backend = _backend(share_cores(options, threads, SERVED_ENCODER_WORKERS))
-        self.make = session_factory(self.backend)
+        self.backend = build.model(build.share(model, threads, build.SERVED_ENCODER_WORKERS))
         self.batcher = Batcher() if batching else None
-        self.sessions: dict[int, object] = {}
+        self.sessions: dict[int, SessionLike] = {}
 
     def ping(self) -> dict:
         return {"pid": os.getpid(), "sessions": len(self.sessions)}
 
-    def open(self, key: int, options, policy: str, rest: dict) -> None:
-        self.sessions[key] = self.make(options, policy, rest)
+    def open(self, key: int, spec) -> None:
+        from simulst import build
 
-    def feed(self, key: int, samples, catch_up: bool = False) -> list:
+        self.sessions[key] = build.make(self.backend, spec)
+
+    def feed(self, key: int, samples, catch_up: bool = False) -> tuple[list, tuple]:
         return self._run(key, lambda s: s.feed_audio(samples, catch_up))
 
-    def finish(self, key: int) -> list:
+    def finish(self, key: int) -> tuple[list, tuple]:
         return self._run(key, lambda s: s.feed_eof())
 
     def close(self, key: int) -> None:
         self.sessions.pop(key, None)
 
-    def _run(self, key: int, step) -> list:
+    def _run(self, key: int, step) -> tuple[list, tuple]:
+        """The session's events after ``step``, and its figures (``SessionLike``'s, as ``RemoteSession`` takes them)."""
         session = self.sessions[key]
         if self.batcher is None:
             step(session)
         else:
             with self.batcher.serving():
                 step(session)
-        return list(session.events())
+        figures = (session.finished, session.compute_s, session.updates_ms, session.decoder_steps, session.encode_ms, session.buffered_ms)
+        return list(session.events()), figures
 
 
 class ReplicaPool:
     """The front's view of the replicas: placement, load, liveness. Its ``make_session`` is the server's session
     factory; ``sample_rate`` stands in for the backend's."""
 
-    def __init__(self, options: dict, replicas: int, max_sessions: int, batching: bool = True, address: str | None = None) -> None:
+    def __init__(self, model, replicas: int, max_sessions: int, batching: bool = True, address: str | None = None) -> None:
         from simulst import registry
         from simulst.ray_runtime import join
 
         ray, self.started_ray, threads = join(replicas, address, "--ray", "replicas")
         self.ray = ray
-        self.sample_rate = registry.backends.get(options.get("backend", "whisper")).sample_rate
+        self.sample_rate = registry.backends.get(model.backend).sample_rate
         actor = ray.remote(num_cpus=1, max_concurrency=max_sessions + 4)(Replica)
-        self.replicas = [actor.remote(options, batching, threads) for _ in range(replicas)]
+        self.replicas = [actor.remote(model, batching, threads) for _ in range(replicas)]
         ray.get([r.ping.remote() for r in self.replicas])  # every replica has loaded its model
         self.load = [0] * replicas  # open sessions
         self.served = [0] * replicas  # sessions placed since the start
@@ -82,7 +84,7 @@ class ReplicaPool:
         self._keys = itertools.count()
         self._lock = threading.Lock()
 
-    def make_session(self, options, policy: str, rest: dict) -> "RemoteSession":
+    def make_session(self, spec) -> "RemoteSession":
         with self._lock:
             alive = [i for i in range(len(self.replicas)) if self.alive[i]]
             if not alive:
@@ -92,7 +94,7 @@ class ReplicaPool:
             self.served[index] += 1
         session = RemoteSession(self, index, next(self._keys))
         try:
-            session.call("open", options, policy, rest)
+            session.call("open", spec)
         except BaseException:
             session.close()
             raise
@@ -120,12 +122,14 @@ class ReplicaPool:
 
 
 class RemoteSession:
-    """A session on a replica, with the interface of ``Session`` that the server uses."""
+    """A session on a replica (``SessionLike``): its calls go to the replica, its figures come back with each."""
 
     def __init__(self, pool: ReplicaPool, index: int, key: int) -> None:
         self.pool, self.index, self.key = pool, index, key
         self._events: deque = deque()
         self._closed = False
+        self.finished = False
+        self.compute_s, self.updates_ms, self.decoder_steps, self.encode_ms, self.buffered_ms = 0.0, [], 0, 0.0, 0.0
 
     def call(self, method: str, *args):
         ray = self.pool.ray
@@ -138,10 +142,14 @@ class RemoteSession:
             raise exc.cause from None
 
     def feed_audio(self, samples, catch_up: bool = False) -> None:
-        self._events.extend(self.call("feed", samples, catch_up))
+        self._take(*self.call("feed", samples, catch_up))
 
     def feed_eof(self) -> None:
-        self._events.extend(self.call("finish"))
+        self._take(*self.call("finish"))
+
+    def _take(self, events: list, figures: tuple) -> None:
+        self._events.extend(events)
+        self.finished, self.compute_s, self.updates_ms, self.decoder_steps, self.encode_ms, self.buffered_ms = figures
 
     def events(self) -> Iterator:
         while self._events:

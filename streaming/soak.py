@@ -1,7 +1,9 @@
 """Soak test: stream hours of audio through one session and measure whether cost and memory stay flat.
 
 The input is a cycle of audio repeated; the stream is made a whole number of cycles plus one window long, so
-that its first and last windows hold the same audio and differ only in how much history came before.
+that its first and last windows hold the same audio and differ only in how much history came before. Per chunk
+the report keeps what the session did (its compute, its sequential decoder steps, the audio it still buffers) and
+the process's memory: the work is a property of the code, the compute also of the machine's load.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class SoakReport:
     wall_s: float = 0.0
     chunk_compute_s: list[float] = field(default_factory=list)
     """The session's compute per chunk fed (its rounds' clock time)."""
+    chunk_steps: list[int] = field(default_factory=list)
+    """Sequential decoder passes per chunk fed."""
+    buffered_s: list[float] = field(default_factory=list)
+    """Audio the session still buffers after each chunk."""
     rss_mb: list[float] = field(default_factory=list)
     """Resident memory after each chunk."""
     peak_first_mb: float = 0.0
@@ -59,6 +65,8 @@ class SoakReport:
         n = self._per_window
         first, last = self.chunk_compute_s[:n], self.chunk_compute_s[-n:]
         return {
+            "steps_first": mean(self.chunk_steps[:n]), "steps_last": mean(self.chunk_steps[-n:]),
+            "buffered_max_s": max(self.buffered_s), "buffered_first_s": mean(self.buffered_s[:n]), "buffered_last_s": mean(self.buffered_s[-n:]),
             "stream_s": self.stream_s, "cycle_s": self.cycle_s, "window_s": self.window_s, "chunk_ms": self.chunk_ms,
             "chunks": len(self.chunk_compute_s), "wall_s": round(self.wall_s, 1), "rtf": sum(self.chunk_compute_s) / self.stream_s,
             "compute_first_s": mean(first), "compute_last_s": mean(last), "compute_ratio": mean(last) / mean(first),
@@ -69,6 +77,14 @@ class SoakReport:
 
     def to_json(self) -> dict:
         return {"summary": self.summary(), **asdict(self)}
+
+
+def cycle_of(clips: list[np.ndarray], window_s: float, rate: int) -> np.ndarray:
+    """The clips joined into one cycle, repeated into one window's worth if shorter."""
+    cycle = np.concatenate(clips)
+    if len(cycle) < window_s * rate:
+        cycle = np.tile(cycle, int(np.ceil(window_s * rate / len(cycle))))
+    return cycle
 
 
 def soak(
@@ -86,11 +102,13 @@ def soak(
     began, mark = time.perf_counter(), window_s
     for at in range(0, total, step):
         piece = np.take(cycle, np.arange(at, min(at + step, total)), mode="wrap")
-        spent = session.compute_s
+        spent, steps = session.compute_s, session.decoder_steps
         session.feed_audio(piece)
         for event in session.events():
             report.guards += event.type == "guard"
         report.chunk_compute_s.append(session.compute_s - spent)
+        report.chunk_steps.append(session.decoder_steps - steps)
+        report.buffered_s.append(session.buffered_ms / 1000)
         report.rss_mb.append(rss_mb())
         if len(report.chunk_compute_s) == report._per_window:
             report.peak_first_mb = peak_rss_mb()

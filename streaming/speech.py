@@ -22,14 +22,14 @@ import numpy as np
 
 from simulst.errors import ModelError
 from simulst.events import Commit, End, Event, SpeechOut
-from simulst.options import opt
+from simulst.options import Options, opt
 
 
 @dataclass(frozen=True)
-class SpeechOptions:
+class SpeechOptions(Options):
     """Speech output (--speech-out)."""
 
-    min_words: int = opt(4, "words gathered before a phrase is spoken (punctuation and the end speak earlier)")
+    min_words: int = opt(4, "words gathered before a phrase is spoken (punctuation and the end speak earlier)", min=1)
     voice: str | None = opt(None, "espeak-ng voice for non-English targets (default: the target language)")
 
 
@@ -76,7 +76,8 @@ def speaker_for(lang: str, options: SpeechOptions = SpeechOptions()):
 
 
 class SpeakingSession:
-    """Wraps a session; passes its events through and adds ``SpeechOut`` events."""
+    """Wraps a session (a ``SessionLike`` too): passes its events through and adds ``SpeechOut`` events; its
+    figures are the inner session's, with the synthesis added to ``compute_s``."""
 
     def __init__(self, inner, speaker, options: SpeechOptions = SpeechOptions()) -> None:
         self.inner, self.speaker, self.options = inner, speaker, options
@@ -93,6 +94,25 @@ class SpeakingSession:
     @property
     def finished(self) -> bool:
         return self.inner.finished
+
+    @property
+    def updates_ms(self) -> list[float]:
+        return self.inner.updates_ms
+
+    @property
+    def decoder_steps(self) -> int:
+        return self.inner.decoder_steps
+
+    @property
+    def encode_ms(self) -> float:
+        return self.inner.encode_ms
+
+    @property
+    def buffered_ms(self) -> float:
+        return self.inner.buffered_ms
+
+    def close(self) -> None:
+        self.inner.close()
 
     def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None:
         self.inner.feed_audio(samples, catch_up)

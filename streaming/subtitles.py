@@ -6,16 +6,16 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from simulst.events import Commit, End, Event
-from simulst.options import opt
+from simulst.options import Options, opt
 
 
 @dataclass(frozen=True)
-class SubtitleOptions:
+class SubtitleOptions(Options):
     """Cue layout for --format srt|vtt."""
 
-    line_chars: int = opt(42, "most characters on a subtitle line")
-    lines: int = opt(2, "most lines in a cue")
-    chars_per_s: float = opt(17.0, "reading speed: a cue stays at least len(text)/chars_per_s seconds, unless the next cue starts")
+    line_chars: int = opt(42, "most characters on a subtitle line", min=1)
+    lines: int = opt(2, "most lines in a cue", min=1)
+    chars_per_s: float = opt(17.0, "reading speed: a cue stays at least len(text)/chars_per_s seconds, unless the next cue starts", min=1)
 
 
 MIN_MS = 700.0

@@ -1,18 +1,24 @@
-"""Shared fixtures: the dev data beside the checkout and the embedded Whisper models (loaded once per run)."""
+"""Shared fixtures: the test clips in tests/data (tests/data/CREDITS.md) and the embedded Whisper models (loaded
+once per run). The tests read nothing outside the project: the development sets are for benchmarks."""
 
 from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
+FLEURS = DATA / "fleurs" / "fleurs.tsv"
+"""Rows of the FLEURS clips below (the development set's format and references)."""
+LIBRITRANS = DATA / "libritrans" / "libritrans.tsv"
+"""20 LibriTrans rows (English speech, French references): the recipes' tiny training set."""
 
 
-def dev_clip(name: str) -> Path:
-    """A clip of ../shared/data/fleurs; a missing data folder fails the test with the reason."""
-    path = DATA / "fleurs" / "audio" / f"fleurs-{name}.flac"
-    if not path.exists():
-        pytest.fail(f"dev data missing: {path} (tests read ../shared/data beside the checkout)")
-    return path
+def clip(name: str) -> Path:
+    """A FLEURS clip of the project's test data: ``de-001``, ``en-000``, ...; ``de-000`` is the demo's sample."""
+    if name == "de-000":
+        from simulst.demos import SAMPLE_CLIP
+
+        return SAMPLE_CLIP
+    return DATA / "fleurs" / "audio" / f"fleurs-{name}.flac"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from simulst.models import batching
-from simulst.models.base import Candidate
+from simulst.models.base import Backend, Candidate, Hypothesis
 from simulst.options import SessionOptions
 
 
@@ -21,7 +21,7 @@ def timecoded(samples: int) -> np.ndarray:
 
 
 @dataclass
-class FakeBackend:
+class FakeBackend(Backend):
     """``script`` is ``[(word, aligned_ms), ...]``; a word not yet heard attends to the last frame.
 
     One sample per millisecond and 10 ms frames keep the arithmetic of the tests readable. A word written as
@@ -76,7 +76,7 @@ class FakeStream:
         return text
 
 
-class FakeHypothesis:
+class FakeHypothesis(Hypothesis):
     def __init__(self, backend: FakeBackend, samples: int, prefix: list[int], offset_ms: float = 0.0) -> None:
         self.backend, self.offset_ms = backend, offset_ms
         self.frames = int(samples * 1000 / backend.sample_rate / backend.frame_ms)
@@ -117,7 +117,7 @@ GUESS = 1000
 """Guessed tokens are ``GUESS * frames + index``: another id every round."""
 
 
-class RoundsBackend:
+class RoundsBackend(Backend):
     """A scripted model whose round ``r`` hypothesis is ``script[r]`` (words), continuing whatever is committed."""
 
     frame_ms, identity = 10.0, "rounds"
@@ -140,7 +140,7 @@ class RoundsBackend:
         return "".join(" " + names[t] for t in tokens)
 
 
-class ScriptedHypothesis:
+class ScriptedHypothesis(Hypothesis):
     def __init__(self, tokens, frames):
         self.tokens, self.frames = tokens, frames
 

@@ -231,11 +231,11 @@ def test_two_whisper_sessions_batched_give_their_outputs_alone(whisper_base):
     encoder passes aside (on a server's two workers, beside the batches)."""
     from simulst.clock import StepClock
     from simulst.models.whisper_load import load_whisper
-    from simulst.options import SERVED_ENCODER_WORKERS, usable_cores
+    from simulst.build import SERVED_ENCODER_WORKERS, usable_cores
     from simulst.streaming.audio import load_audio
-    from tests.conftest import dev_clip
+    from tests.conftest import clip
 
-    clips = [(load_audio(dev_clip(name)), name[:2]) for name in ("de-000", "es-001")]
+    clips = [(load_audio(clip(name)), name[:2]) for name in ("de-000", "es-001")]
 
     def run_clip(i: int) -> list:
         audio, lang = clips[i]
@@ -265,9 +265,9 @@ def test_round_profile_parts_add_up(whisper_base):
     from simulst import build
     from simulst.streaming.audio import load_audio
     from simulst.streaming.profile import PARTS, profile_rounds
-    from tests.conftest import dev_clip
+    from tests.conftest import clip
 
-    audio = load_audio(dev_clip("de-001"))[: 16000 * 4]
+    audio = load_audio(clip("de-001"))[: 16000 * 4]
     report = profile_rounds(whisper_base, lambda: Session(whisper_base, build.policy("alignatt", {}), SessionOptions(src_lang="de")), [audio], 16000)
     parts = report["parts"]
     assert list(parts) == PARTS and report["rounds"] == 5

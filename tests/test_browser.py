@@ -83,13 +83,13 @@ def test_page_redraws_a_re_translation_and_counts_its_revisions(tmp_path):
 @pytest.mark.model
 def test_page_translates_a_german_clip(whisper_base, tmp_path):
     from simulst.streaming.audio import load_audio
-    from tests.conftest import dev_clip
+    from tests.conftest import clip
 
-    clip = tmp_path / "de.wav"
-    soundfile.write(clip, load_audio(dev_clip("de-000")), 16000, subtype="PCM_16")
+    wav = tmp_path / "de.wav"
+    soundfile.write(wav, load_audio(clip("de-000")), 16000, subtype="PCM_16")
     running = Running(whisper_base)
     try:
-        text, spoken, _ = browse(running.url.replace("ws://", "http://"), clip, shows("Hong Kong"), ARTIFACTS / "browser-de.png", 120000, speak=True)
+        text, spoken, _ = browse(running.url.replace("ws://", "http://"), wav, shows("Hong Kong"), ARTIFACTS / "browser-de.png", 120000, speak=True)
     finally:
         running.stop()
     assert "Hong Kong" in text

@@ -7,7 +7,7 @@ from simulst.clock import StepClock
 from simulst.options import SessionOptions
 from simulst.policies import AlignAtt, AlignAttOptions
 from simulst.session import Session
-from tests.conftest import dev_clip
+from tests.conftest import clip
 from tests.fake import FakeBackend, timecoded
 
 SOURCE = [("the", 500), ("black", 1500), ("cat", 2500), ("sat", 3500), ("down.", 4500)]
@@ -112,7 +112,7 @@ def test_english_clip_through_embedded_cascades(whisper_base, tgt, expected):
     from simulst.streaming.audio import load_audio
 
     session = build.session(whisper_base, build.policy("alignatt"), SessionOptions(src_lang="en", tgt_lang=tgt))
-    session.feed_audio(load_audio(dev_clip("en-000")))
+    session.feed_audio(load_audio(clip("en-000")))
     session.feed_eof()
     events = list(session.events())
     commits = [e for e in events if e.type == "commit"]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from simulst.cli import main
-from tests.conftest import dev_clip
+from tests.conftest import clip
 
 
 def run_cli(capsys, *argv):
@@ -33,27 +33,27 @@ def test_unknown_policy_is_a_usage_error(capsys):
 
 
 def test_model_dir_without_weights(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "translate", str(dev_clip("de-000")), "--model", str(tmp_path))
+    code, _, err = run_cli(capsys, "translate", str(clip("de-000")), "--model", str(tmp_path))
     assert code == 2 and "holds no model weights" in err
 
 
 @pytest.mark.model
 def test_unknown_language(whisper_base, capsys):
-    code, _, err = run_cli(capsys, "translate", str(dev_clip("de-000")), "--src-lang", "klingon")
+    code, _, err = run_cli(capsys, "translate", str(clip("de-000")), "--src-lang", "klingon")
     assert code == 2 and "unknown source language 'klingon'" in err
 
 
 @pytest.mark.model
 def test_direction_without_a_model_names_what_to_install(whisper_base, capsys):
-    code, _, err = run_cli(capsys, "translate", str(dev_clip("de-000")), "--src-lang", "de", "--tgt-lang", "fr")
+    code, _, err = run_cli(capsys, "translate", str(clip("de-000")), "--src-lang", "de", "--tgt-lang", "fr")
     assert code == 2 and "no text MT model for de->fr" in err and "--mt-model" in err
-    code, _, err = run_cli(capsys, "translate", str(dev_clip("de-000")), "--tgt-lang", "fr")
+    code, _, err = run_cli(capsys, "translate", str(clip("de-000")), "--tgt-lang", "fr")
     assert code == 2 and "needs the source language" in err
 
 
 @pytest.mark.model
 def test_jsonl_events(whisper_base, capsys):
-    code, out, _ = run_cli(capsys, "translate", str(dev_clip("de-000")), "--src-lang", "de", "--policy", "alignatt", "--format", "jsonl")
+    code, out, _ = run_cli(capsys, "translate", str(clip("de-000")), "--src-lang", "de", "--policy", "alignatt", "--format", "jsonl")
     assert code == 0
     events = [json.loads(line) for line in out.splitlines()]
     assert events[-1]["type"] == "final" and "Hong Kong" in events[-1]["text"]

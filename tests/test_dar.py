@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from simulst.models.timing import Word, dtw, token_starts, words_from_tokens
-from simulst.policies.dar import first_write_nll, text_waitk_times
+from simulst.training.timing import Word, dtw, token_starts, words_from_tokens
+from simulst.training.losses import first_write_nll, text_waitk_times
 
 
 def test_word_times_from_a_constructed_attention_matrix():

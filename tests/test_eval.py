@@ -86,7 +86,7 @@ def test_sweep_and_plot(data, tmp_path, monkeypatch, capsys):
     """A sweep over a policy option writes one run per point; plot draws the curve and timelines."""
     from simulst import build
 
-    monkeypatch.setattr(build, "backend", lambda *a, **k: EnglishOnly(WORDS, sample_rate=16000))
+    monkeypatch.setattr(build, "model", lambda spec: EnglishOnly(WORDS, sample_rate=16000))
     out = tmp_path / "sweep"
     code = main(["eval", "--data", str(data), "--output", str(out), "--policy", "waitk", "--sweep", "waitk.k=1,2", "--directions", "de-en"])
     assert code == 0
@@ -105,7 +105,7 @@ def test_sweep_and_plot(data, tmp_path, monkeypatch, capsys):
 def test_compare_runs_each_system_and_tabulates_them(data, tmp_path, monkeypatch, capsys):
     from simulst import build
 
-    monkeypatch.setattr(build, "backend", lambda *a, **k: EnglishOnly(WORDS, sample_rate=16000))
+    monkeypatch.setattr(build, "model", lambda spec: EnglishOnly(WORDS, sample_rate=16000))
     out = tmp_path / "compare"
     systems = ["wk=--policy waitk", "rt=--policy retranslate --retranslate-k 1", "raw=--policy retranslate --retranslate-stabiliser none"]
     assert main(["eval", "--data", str(data), "--output", str(out), "--directions", "de-en", "--compare", *systems]) == 0

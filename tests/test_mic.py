@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from simulst.streaming.audio import load_audio
-from tests.conftest import dev_clip
+from tests.conftest import clip
 from tests.fake import FakeBackend
 from tests.test_server import TEXT, WORDS, Running
 
@@ -19,7 +19,7 @@ SIMULST = str(Path(sys.executable).parent / "simulst")
 def alsa_home(tmp_path):
     """A HOME whose .asoundrc makes the default ALSA device read a raw 16 kHz mono recording of a dev clip."""
     raw = tmp_path / "clip.raw"
-    (load_audio(dev_clip("de-000")) * 32767).astype("<i2").tofile(raw)
+    (load_audio(clip("de-000")) * 32767).astype("<i2").tofile(raw)
     (tmp_path / ".asoundrc").write_text(
         f'pcm.!default {{\n type file\n slave.pcm "null"\n file "/dev/null"\n infile "{raw}"\n format "raw"\n}}\n'
     )

@@ -62,26 +62,78 @@ def test_build_policy_validates_its_options():
         build.policy("alignatt", {"k": 4})
 
 
-def test_a_share_of_the_cores_fills_each_backends_unset_threads():
-    from simulst.options import share_cores
+def test_a_share_of_the_cores_fills_the_backends_unset_threads():
+    from simulst import build
+    from simulst.build import ModelSpec
 
-    options = {"backend": "whisper", "threads": 0, "nar.threads": 0, "decoder_threads": 1, "encoder_workers": 1, "chunk_ms": 1000}
-    assert vars(share_cores(options, 1)) == {**options, "threads": 1, "nar.threads": 1}
-    assert vars(share_cores({**options, "threads": 3}, 1))["threads"] == 3  # --threads given: kept
-    assert vars(share_cores(options, 0)) == options  # a cluster: each backend's own default
-    assert vars(share_cores(options, 1, workers=2))["encoder_workers"] == 2  # a server's model threads
-    assert vars(share_cores({**options, "encoder_workers": 3}, 1, workers=2))["encoder_workers"] == 3  # given: kept
+    model = ModelSpec("whisper")
+    assert build.share(model, 1).options.threads == 1 and build.share(model, 1).options.decoder_threads == 1
+    assert build.share(ModelSpec("whisper", {"threads": 3}), 1).options.threads == 3  # --threads given: kept
+    assert build.share(model, 0) == model  # a cluster: the backend's own default
+    assert build.share(model, 1, workers=2).options.encoder_workers == 2  # a server's model threads
+    assert build.share(ModelSpec("whisper", {"encoder_workers": 3}), 1, workers=2).options.encoder_workers == 3  # given: kept
+    nar = build.share(ModelSpec("nar"), 2)
+    assert nar.options.threads == 2 and nar.backend == "nar"
 
 
-def test_a_served_backend_gets_two_encoder_workers_or_one_per_model_thread(monkeypatch):
+def test_a_served_backend_gets_two_encoder_workers_or_one_per_model_thread():
     """A server's sessions encode beside each other (CTranslate2's passes run aside of the batches); a lone
     session (translate, eval, mic) keeps the one worker it runs fastest on."""
-    import simulst.cli as cli
+    from simulst import build, flags
+    from simulst.cli import parser
 
-    built = []
-    monkeypatch.setattr(cli, "_backend", lambda ns: built.append(ns) or ns)
-    ns = cli.parser().parse_args(["serve"])
-    assert ns.encoder_workers == 1
+    model = flags.model_spec(parser().parse_args(["serve"]))
+    assert model.options.encoder_workers == 1
     for model_threads, workers in ((1, 2), (2, 2), (3, 3)):
-        assert cli._served_backend(ns, model_threads).encoder_workers == workers
-    assert len(built) == 3
+        assert build.served(model, model_threads).options.encoder_workers == workers
+
+
+def every_bad_value():
+    """``(options class, field, a value out of its declared range or choices)`` for every options class."""
+    import dataclasses
+    import typing
+
+    from simulst.cascade import CascadeOptions
+    from simulst.streaming.protocol import ServerOptions
+    from simulst.streaming.speech import SpeechOptions
+    from simulst.streaming.subtitles import SubtitleOptions
+    from simulst.training.nar import NarTrainOptions
+    from simulst.training.policy import TrainOptions
+
+    classes = [SessionOptions, CascadeOptions, SpeechOptions, SubtitleOptions, ServerOptions, TrainOptions, NarTrainOptions]
+    classes += [registry.policies.get(n).Options for n in registry.policies.names()]
+    classes += [registry.backends.get(n).Options for n in registry.backends.names()]
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if "min" in f.metadata:
+                yield cls, f.name, f.metadata["min"] - (1 if hints[f.name] in (int, int | None) else 0.5)
+            if "max" in f.metadata:
+                yield cls, f.name, f.metadata["max"] + 1
+            if typing.get_origin(hints[f.name]) is typing.Literal:
+                yield cls, f.name, "no-such-choice"
+
+
+@pytest.mark.parametrize("cls, name, value", list(every_bad_value()), ids=lambda v: getattr(v, "__name__", str(v)))
+def test_every_option_refuses_a_value_out_of_its_range(cls, name, value):
+    """From Python, a mapping (a start message, a sweep point) and a command line alike: one check, on construction."""
+    with pytest.raises(OptionError, match=name):
+        cls(**{name: value})
+    with pytest.raises(OptionError, match=name):
+        from_mapping(cls, {name: value})
+
+
+def test_options_checks_between_fields_and_of_types():
+    with pytest.raises(OptionError, match="twice chunk_ms"):
+        SessionOptions(chunk_ms=1000, max_buffer_ms=1500)
+    with pytest.raises(OptionError, match="must be a number"):
+        SessionOptions(chunk_ms="soon")
+    with pytest.raises(OptionError, match="must be an integer"):
+        WaitKOptions(k=2.5)
+
+
+def test_a_bad_flag_is_one_line_of_error(capsys):
+    from simulst.cli import main
+
+    assert main(["translate", "sample", "--waitk-k", "0", "--policy", "waitk"]) == 2
+    assert capsys.readouterr().err.strip() == "simulst: error: k must be at least 1, not 0"

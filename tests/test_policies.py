@@ -3,6 +3,7 @@
 import pytest
 
 from simulst.clock import StepClock
+from simulst.errors import OptionError
 from simulst.options import SessionOptions
 from simulst.policies import EDAtt, EDAttOptions, LocalAgreement, LocalAgreementOptions
 from tests.fake import FakeBackend
@@ -30,7 +31,7 @@ def test_local_agreement_of_three_waits_one_round_more():
 
 
 def test_local_agreement_needs_two_hypotheses():
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionError, match="n must be at least 2"):
         LocalAgreement(LocalAgreementOptions(n=1))
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from simulst.cli import main, parser
-from tests.conftest import DATA
+from tests.conftest import FLEURS
 
 COMPUTE = ("compute_ms", "elapsed", "updates_ms", "encode_ms", "delays_ca", "elapsed_ca")
 """Instance fields that hold wall-clock compute: they differ between any two runs."""
@@ -16,11 +16,11 @@ COMPUTE = ("compute_ms", "elapsed", "updates_ms", "encode_ms", "delays_ca", "ela
 
 def dev_rows(tmp_path, count: int = 3, extra: str = ""):
     """The shortest X->en FLEURS rows (audio paths made absolute) in a TSV of their own."""
-    lines = (DATA / "fleurs" / "fleurs.tsv").read_text().splitlines()
+    lines = FLEURS.read_text().splitlines()
     rows = sorted((line.split("\t") for line in lines[1:]), key=lambda f: float(f[2]))
     picked = [f for f in rows if f[4] == "en"][:count]
     for f in picked:
-        f[1] = str(DATA / "fleurs" / f[1])
+        f[1] = str(FLEURS.parent / f[1])
     path = tmp_path / "rows.tsv"
     path.write_text("\n".join([lines[0], *("\t".join(f) for f in picked)]) + "\n" + extra)
     return path
@@ -33,10 +33,11 @@ def stable(output) -> list[dict]:
 
 @pytest.mark.model
 def test_ray_eval_of_a_sweep_equals_the_local_run_and_redoes_a_killed_workers_rows(tmp_path, whisper_base):
-    from simulst.cli import _sweep_points
+    from simulst import flags
+    from simulst.build import core_share
     from simulst.eval.data import read_tsv
     from simulst.eval.distributed import evaluate_on_ray
-    from simulst.options import core_share
+    from simulst.eval.plan import sweep as sweep_points
 
     data = dev_rows(tmp_path)
     sweep = ["--sweep", "alignatt.threshold_ms=400,800"]
@@ -58,7 +59,8 @@ def test_ray_eval_of_a_sweep_equals_the_local_run_and_redoes_a_killed_workers_ro
             pool.ray.kill(pool.actors[0])
             killed.append(pool)
 
-    evaluate_on_ray(_sweep_points(ns), read_tsv(data), 2, on_result=kill_one, progress=None)
+    points = sweep_points(flags.model_spec(ns), flags.session_spec(ns), sweep[1], ns.output)
+    evaluate_on_ray(points, read_tsv(data), 2, on_result=kill_one, progress=None)
     assert killed and killed[0].replaced == 1
     for point in ("alignatt.threshold_ms=400", "alignatt.threshold_ms=800"):
         assert stable(tmp_path / "killed" / point) == stable(tmp_path / "local" / point)
@@ -76,17 +78,16 @@ def test_ray_eval_reports_a_failing_row_and_scores_the_others(tmp_path, whisper_
 
 @pytest.fixture
 def ray_front():
-    """A WebSocket front with two whisper-tiny.en replicas on a local Ray."""
-    from simulst.cli import portable
+    """A WebSocket front with two whisper-tiny.en replicas on a local Ray (as ``serve --ray --replicas 2``)."""
+    from simulst.build import ModelSpec
     from simulst.streaming.replicas import ReplicaPool
     from simulst.streaming.server import Background, Server, ServerOptions
 
-    ns = parser().parse_args(["serve", "--model", "whisper-tiny.en", "--ray", "--replicas", "2"])
-    pool = ReplicaPool(portable(ns), 2, 8)
-    running = Background(Server(pool, pool.make_session, ServerOptions(port=0, ray=True, replicas=2)), timeout_s=60)
+    pool = ReplicaPool(ModelSpec("whisper", {"model": "whisper-tiny.en"}), 2, 8)
+    server = Server(pool.sample_rate, pool.make_session, ServerOptions(port=0, ray=True, replicas=2), lambda: {"replicas": pool.health()}, pool.close)
+    running = Background(server, timeout_s=60)
     yield running, pool
     running.stop()
-    pool.close()
 
 
 def open_clients(url, count, stack):
@@ -129,13 +130,14 @@ def health(url) -> dict:
 @pytest.mark.model
 def test_ray_serving_places_sessions_on_the_least_loaded_replica_and_survives_a_dead_one(ray_front, model_cache):
     import threading
+    import time
     from contextlib import ExitStack
 
     from simulst.streaming.audio import load_audio
-    from tests.conftest import dev_clip
+    from tests.conftest import clip
 
     running, pool = ray_front
-    audio = load_audio(dev_clip("en-000"))
+    audio = load_audio(clip("en-000"))
     stack = ExitStack()
     clients = open_clients(running.url, 4, stack)
     assert [r["sessions"] for r in health(running.url)["replicas"]] == [2, 2]  # least-loaded placement
@@ -148,6 +150,9 @@ def test_ray_serving_places_sessions_on_the_least_loaded_replica_and_survives_a_
     finals = [events[-1] for events in results]
     assert all(e["type"] == "final" for e in finals) and len({e["text"] for e in finals}) == 1
     assert "communication" in finals[0]["text"].lower()
+    deadline = time.monotonic() + 10  # the front counts a session served once its handler has returned
+    while health(running.url)["served"] < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
     report = health(running.url)
     assert [(r["alive"], r["sessions"], r["served"]) for r in report["replicas"]] == [(True, 0, 2), (True, 0, 2)]
     assert report["served"] == 4 and len({r["pid"] for r in report["replicas"]}) == 2

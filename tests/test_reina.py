@@ -11,8 +11,10 @@ from simulst.errors import OptionError
 from simulst.eval.nose import nose
 from simulst.models.base import Candidate
 from simulst.policies.base import Action, StateView
-from simulst.policies.learned import SCALARS, head_net, load_head, save_head
-from simulst.policies.reina import Reina, ReinaOptions, information_gain, reina_loss
+from simulst.cards import save
+from simulst.policies.learned import SCALARS, head_net, load_head
+from simulst.policies.reina import Reina, ReinaOptions
+from simulst.training.losses import information_gain, reina_loss
 from tests.fake import FakeBackend
 
 
@@ -61,7 +63,7 @@ def _head(tmp_path, **card):
     torch.manual_seed(0)
     net = head_net(8, 4)
     defaults = {"policy": "reina", "model": "fake", "features": "whisper-hidden+8-v1", "hidden_dim": 8, "width": 4}
-    return save_head(net, {**defaults, **card}, tmp_path / "reina-test")
+    return save(net, {**defaults, **card}, tmp_path / "reina-test")
 
 
 def _view(hidden, logprob=-0.1):
@@ -83,7 +85,7 @@ def test_a_head_for_another_model_policy_or_feature_set_is_refused(tmp_path):
     other_model = Reina(ReinaOptions(head=str(_head(tmp_path, model="whisper-small"))))
     with pytest.raises(OptionError, match="trained for model 'whisper-small'"):
         other_model.bind(FakeBackend([]))
-    with pytest.raises(OptionError, match="not a 'reina' one"):
+    with pytest.raises(OptionError, match="has policy 'dar', not 'reina'"):
         Reina(ReinaOptions(head=str(_head(tmp_path, policy="dar"))))
     with pytest.raises(OptionError, match="retrain"):
         Reina(ReinaOptions(head=str(_head(tmp_path, features="old"))))
@@ -104,17 +106,17 @@ def test_a_learned_policy_refuses_a_backend_without_hidden_states(tmp_path):
 def test_cached_features_equal_a_direct_model_call(whisper_float32, tmp_path):
     """What training reads (one teacher-forced pass per truncation, cached) is what the policy sees when the
     session steps the model token by token over the same audio and prefix (float32 decoder)."""
-    from simulst.models.teacher import cache_features
+    from simulst.training.teacher import cache_features
     from simulst.options import SessionOptions
     from simulst.policies.learned import view_features
     from simulst.streaming.audio import load_audio
-    from tests.conftest import dev_clip
+    from tests.conftest import clip
 
     backend = whisper_float32
     options = SessionOptions(src_lang="de")
-    (path,) = cache_features(backend, [("de-001", dev_clip("de-001"), options)], tmp_path, step_ms=4000)
+    (path,) = cache_features(backend, [("de-001", clip("de-001"), options)], tmp_path, step_ms=4000)
     data = np.load(path)
-    audio = load_audio(dev_clip("de-001"))
+    audio = load_audio(clip("de-001"))
     stream = backend.open(options)
     tokens = data["tokens"].tolist()
     checked = 0
@@ -135,11 +137,11 @@ def test_cached_features_equal_a_direct_model_call(whisper_float32, tmp_path):
 
 @pytest.mark.model
 def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
-    from simulst.policies.train import TrainOptions, train_policy
-    from tests.conftest import DATA
+    from simulst.training.policy import TrainOptions, train_policy
+    from tests.conftest import LIBRITRANS
 
     options = TrainOptions(synthetic=1, limit=2, step_ms=1000, epochs=2)
-    card_path = train_policy("reina", [str(DATA / "libritrans" / "libritrans.tsv")], tmp_path, options, whisper_base)
+    card_path = train_policy("reina", [str(LIBRITRANS)], tmp_path, options, whisper_base)
     card = json.loads(card_path.read_text())
     assert card["model"] == whisper_base.identity and card["data"]["samples"] > 0
     assert {"de-en synthetic", "en-en real"} <= set(card["data"]["by_source"])
@@ -153,9 +155,9 @@ def test_the_shipped_head_translates_a_clip_the_same_way_twice(whisper_base, pol
     from simulst import build
     from simulst.options import SessionOptions
     from simulst.streaming.audio import load_audio
-    from tests.conftest import dev_clip
+    from tests.conftest import clip
 
-    audio = load_audio(dev_clip("es-002"))
+    audio = load_audio(clip("es-002"))
     runs = []
     for _ in range(2):
         session = build.session(whisper_base, build.policy(policy), SessionOptions(src_lang="es"))

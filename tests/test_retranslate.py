@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from simulst.clock import StepClock
+from simulst.errors import OptionError
 from simulst.eval.instances import display
 from simulst.events import Commit, End, Partial
 from simulst.options import SessionOptions
@@ -38,7 +39,7 @@ def test_agreement_commits_the_prefix_the_last_hypotheses_share():
 
 def test_none_commits_nothing_before_the_end():
     assert Retranslate(RetranslateOptions(stabiliser="none")).stable([1, 2, 3]) == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionError, match="n must be at least 2"):
         Retranslate(RetranslateOptions(n=1))
 
 
@@ -138,19 +139,19 @@ def test_a_verified_draft_gives_greedy_tokens_in_fewer_steps():
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("clip, stabiliser, ratio", [("de-000", "none", 2.0), ("es-001", "mask-k", 1.2)])
-def test_whisper_retranslation_with_drafts_is_token_identical_in_fewer_steps(whisper_float32, clip, stabiliser, ratio):
+@pytest.mark.parametrize("name, stabiliser, ratio", [("de-000", "none", 2.0), ("es-001", "mask-k", 1.2)])
+def test_whisper_retranslation_with_drafts_is_token_identical_in_fewer_steps(whisper_float32, name, stabiliser, ratio):
     """Raw re-translation decodes the whole segment again each round: the draft covers most of it. With mask-k
     the committed prefix is not decoded again and the new audio's tokens need their own steps. (float32 decoder:
     the attention of a draft's pass and of a step alone differ in the last bits, which bfloat16 inputs can round
     apart.)"""
     from simulst.streaming.audio import load_audio
-    from tests.conftest import dev_clip
+    from tests.conftest import clip
 
-    audio = load_audio(dev_clip(clip))
+    audio = load_audio(clip(name))
     runs = {}
     for draft in (False, True):
-        options = SessionOptions(src_lang=clip[:2], draft=draft)
+        options = SessionOptions(src_lang=name[:2], draft=draft)
         session = Session(whisper_float32, Retranslate(RetranslateOptions(stabiliser=stabiliser)), options, StepClock(0))
         session.feed_audio(audio)
         session.feed_eof()

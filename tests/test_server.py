@@ -10,19 +10,25 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from simulst.errors import SimulstError
-from simulst.streaming.server import Background, Server, ServerOptions, session_factory
+from simulst import build
+from simulst.errors import OptionError
+from simulst.streaming.server import Background, Server, ServerOptions
 from tests.fake import FakeBackend
 
 WORDS = [("guten", 300), ("Tag", 1300), ("liebe", 2300), ("Leute.", 2800)]
 TEXT = "guten Tag liebe Leute."
 
 
+def serving(backend, **options) -> Server:
+    """A server of sessions over ``backend`` (a fake one, or a model the tests loaded once)."""
+    return Server(backend.sample_rate, lambda spec: build.make(backend, spec), ServerOptions(port=0, **options))
+
+
 class Running(Background):
     """A server with a session factory on its own thread, plus its health endpoint."""
 
     def __init__(self, backend, **options) -> None:
-        super().__init__(Server(backend, session_factory(backend), ServerOptions(port=0, **options)), timeout_s=10)
+        super().__init__(serving(backend, **options), timeout_s=10)
 
     def health(self) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=5) as r:
@@ -146,8 +152,8 @@ def test_sessions_spread_over_model_threads(batching):
     finally:
         running.stop()
     for wrong, message in ((dict(model_threads=0), "at least 1"), (dict(model_threads=2, ray=True), "--replicas")):
-        with pytest.raises(SimulstError, match=message):
-            Server(None, None, ServerOptions(**wrong))
+        with pytest.raises(OptionError, match=message):
+            ServerOptions(**wrong)
 
 
 class SlowBackend(FakeBackend):
@@ -299,11 +305,11 @@ def test_stop_finishes_open_sessions():
 @pytest.mark.model
 def test_real_model_over_the_wire(whisper_base):
     from simulst.streaming.audio import load_audio
-    from tests.conftest import dev_clip
+    from tests.conftest import clip
 
     running = Running(whisper_base)
     try:
-        audio = (load_audio(dev_clip("de-000")) * 32767).astype(np.int16)
+        audio = (load_audio(clip("de-000")) * 32767).astype(np.int16)
         with connect(running.url) as ws:
             assert start(ws)["type"] == "ready"
             for i in range(0, len(audio), 8000):
@@ -320,7 +326,7 @@ def test_bench_replays_in_real_time(server):
     from simulst.streaming.bench import alone, bench
     from simulst.streaming.soak import rss_mb
 
-    start = {"src_lang": "de", "policy": "waitk", "k": 1, "stride_ms": 1000}
+    start = {"type": "start", "sample_rate": 16000, "format": "pcm_s16le", "src_lang": "de", "policy": "waitk", "k": 1, "stride_ms": 1000}
     audio = np.zeros(16000 * 3, np.float32)
     solo = [alone(server.server, audio, start)]
     assert solo == [TEXT]
@@ -334,14 +340,14 @@ def test_bench_replays_in_real_time(server):
 def test_the_reference_alone_hears_what_a_bench_client_sends(server, monkeypatch):
     """16-bit samples, not the file's floats: a model that reads the low bits (the NAR head does) gives a client's
     output alone only from the same samples."""
-    import simulst.streaming.server as served
     from simulst.streaming.audio import pcm16
     from simulst.streaming.bench import alone
+    from simulst.streaming.protocol import Connection
 
-    heard, feed = [], served._feed
-    monkeypatch.setattr(served, "_feed", lambda session, frames, *rest: heard.extend(frames) or feed(session, frames, *rest))
+    heard, feed = [], Connection.feed
+    monkeypatch.setattr(Connection, "feed", lambda self, batch: heard.extend(batch.frames) or feed(self, batch))
     audio = np.random.default_rng(0).uniform(-0.5, 0.5, 16000).astype(np.float32)
-    alone(server.server, audio, {"src_lang": "de", "policy": "waitk"})
+    alone(server.server, audio, {"type": "start", "src_lang": "de", "policy": "waitk"})
     assert np.array_equal(np.concatenate(heard), np.frombuffer(pcm16(audio), np.int16).astype(np.float32) / 32768)
 
 

@@ -12,7 +12,7 @@ import soundfile
 
 from simulst.eval.instances import read_log
 from simulst.eval.scores import score
-from tests.conftest import dev_clip
+from tests.conftest import clip
 
 ROOT = Path(__file__).resolve().parents[1]
 SIMULEVAL = str(Path(sys.executable).parent / "simuleval")
@@ -52,7 +52,7 @@ def test_adapter_gives_the_same_results_as_simulst_eval(tmp_path, whisper_base, 
     from simulst.eval.run import evaluate
     from simulst.options import SessionOptions
 
-    rows = [Row(c, dev_clip(c), "de", "en", "", ref) for c, ref in [("de-004", "The height is notable."), ("de-003", "Men and women.")]]
+    rows = [Row(c, clip(c), "de", "en", "", ref) for c, ref in [("de-004", "The height is notable."), ("de-003", "Men and women.")]]
     make_session = lambda options: build.session(whisper_base, build.policy("alignatt"), options)  # noqa: E731
     ours = evaluate(rows, whisper_base, make_session, SessionOptions(), tmp_path / "ours", progress=None)
     out, theirs = run_simuleval(

@@ -1,9 +1,11 @@
-"""An hour of speech through one session: the per-chunk compute and the memory do not grow with the stream.
+"""Long streams through one session: the work per chunk and the memory do not grow with the stream.
 
-The dev long-form stream and the English dev clips form a 5.3-minute cycle, repeated to 63 minutes and
-transcribed by the embedded whisper-tiny.en in 1 s chunks (computation-unaware: chunks are fed as fast as the
-session takes them). This runs `simulst bench-soak` in a fresh process, so its memory figures are the session's
-own; it takes about 16 minutes on two CPU cores.
+The project's English test clips form a cycle, repeated and transcribed by the embedded whisper-tiny.en in 1 s
+chunks (computation-unaware: chunks are fed as fast as the session takes them). This runs `simulst bench-soak` in
+a fresh process, so its memory figures are the session's own. The first and last windows hold the same audio and
+differ only in the history before them; what is compared is what the session does per chunk (its sequential
+decoder steps and the audio it buffers), which the machine's load cannot change. The compute time per chunk is
+bench-soak's figure (docs/performance.md), not a test: it depends on whatever else the cores run.
 """
 
 import json
@@ -12,30 +14,41 @@ import sys
 
 import pytest
 
-from tests.conftest import DATA, dev_clip
+from tests.conftest import LIBRITRANS, clip
 
 
-@pytest.mark.model
-def test_an_hour_of_audio_keeps_compute_and_memory_flat(model_cache, tmp_path):
-    longform = DATA / "longform" / "libritrans-dev-long.flac"
-    clips = [dev_clip(f"en-00{i}") for i in range(5)]
-    if not longform.exists():
-        pytest.fail(f"dev data missing: {longform}")
+def soak(tmp_path, minutes: float, window_s: float) -> dict:
+    clips = [clip(f"en-00{i}") for i in range(5)] + sorted((LIBRITRANS.parent / "audio").glob("*.flac"))
     report = tmp_path / "soak.json"
-    cmd = [sys.executable, "-m", "simulst.cli", "bench-soak", str(longform), *map(str, clips), "--model", "whisper-tiny.en",
-           "--src-lang", "en", "--task", "transcribe", "--minutes", "60", "--json", str(report)]
+    cmd = [sys.executable, "-m", "simulst.cli", "bench-soak", *map(str, clips), "--model", "whisper-tiny.en", "--src-lang", "en",
+           "--task", "transcribe", "--minutes", str(minutes), "--window-s", str(window_s), "--json", str(report)]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=3 * 3600)
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(report.read_text())["summary"]
     print(json.dumps(summary, indent=1))
-    assert summary["stream_s"] >= 3600 and summary["chunks"] >= 3600
-    # the first and last 5 minutes hold the same audio; only the history before them differs
-    assert summary["compute_ratio"] <= 1.2, summary
+    assert summary["stream_s"] >= minutes * 60 and summary["chunks"] >= minutes * 60
+    # the history is bounded: never more audio than --max-buffer-ms (15 s) and the chunk waiting for its round
+    assert summary["buffered_max_s"] <= 16.0, summary
+    # the same audio takes about as many sequential decoder steps per chunk at the end as at the start
+    assert summary["steps_last"] <= 1.2 * summary["steps_first"], summary
+    # and the output kept flowing: about as many words per minute as the speech holds (~150), no runaway
+    words_per_minute = summary["words"] / (summary["stream_s"] / 60)
+    assert 100 <= words_per_minute <= 250, words_per_minute
+    return summary
+
+
+@pytest.mark.model
+def test_five_minutes_keep_the_work_per_chunk_flat(model_cache, tmp_path):
+    summary = soak(tmp_path, 5, 60)
+    assert summary["rss_last_max_mb"] <= 1.1 * summary["rss_first_max_mb"], summary
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_an_hour_keeps_the_work_per_chunk_and_the_memory_flat(model_cache, tmp_path):
+    summary = soak(tmp_path, 60, 300)
     # resident memory (sampled after every chunk) and the process's peak: the allocator settles during the first
     # half hour (+5% over the first window, measured), then nothing grows (a leak of 20 KB per chunk would show)
     assert summary["rss_last_max_mb"] <= 1.1 * summary["rss_first_max_mb"], summary
     assert summary["peak_last_mb"] <= 1.1 * summary["peak_first_mb"], summary
     assert summary["rss_second_half_max_mb"] <= 1.03 * summary["rss_first_half_max_mb"], summary
-    # and the output kept flowing: about as many words per minute as the speech holds (~150), no runaway
-    words_per_minute = summary["words"] / (summary["stream_s"] / 60)
-    assert 100 <= words_per_minute <= 250, words_per_minute

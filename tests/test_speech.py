@@ -94,10 +94,9 @@ def test_eval_speech_reports_speech_latency_and_asr_bleu(whisper_base, tmp_path,
     import re
 
     from simulst.cli import main
-    from tests.conftest import DATA, dev_clip
+    from tests.conftest import FLEURS
 
-    dev_clip("de-000")
-    data = DATA / "fleurs" / "fleurs.tsv"  # its first de-en row is fleurs-de-000
+    data = FLEURS  # its first de-en row is fleurs-de-000
     args = ["eval", "--data", str(data), "--directions", "de-en", "--limit", "1", "--output", str(tmp_path / "out"), "--speech"]
     assert main(args) == 0
     scores = json.loads((tmp_path / "out" / "scores.json").read_text())["overall"]

@@ -2,11 +2,11 @@
 
 from simulst.streaming.audio import load_audio
 from simulst.streaming.vad import WINDOW, SileroVAD
-from tests.conftest import dev_clip
+from tests.conftest import clip
 
 
 def test_silero_finds_the_speech_of_a_clip():
-    audio = load_audio(dev_clip("de-000"))  # the speaker starts after about 4 s of near-silence
+    audio = load_audio(clip("de-000"))  # the speaker starts after about 4 s of near-silence
     vad = SileroVAD()
     flags = []
     for start in range(0, len(audio), 1000):  # odd chunk sizes: leftovers carry over

@@ -10,14 +10,14 @@ from simulst import build
 from simulst.eval.quality import wer
 from simulst.options import SessionOptions
 from simulst.streaming.audio import load_audio
-from tests.conftest import dev_clip
+from tests.conftest import clip
 
 pytestmark = pytest.mark.model
 
 
-def stream(backend, clip, policy, options, **session):
+def stream(backend, name, policy, options, **session):
     s = build.session(backend, build.policy(policy, options), SessionOptions(**session))
-    audio = load_audio(dev_clip(clip))
+    audio = load_audio(clip(name))
     s.feed_audio(audio)
     s.feed_eof()
     return list(s.events()), len(audio) / backend.sample_rate * 1000
@@ -42,7 +42,7 @@ def test_conversion_matches_ctranslate2_greedy(whisper_base, tmp_path):
     from simulst.models.whisper_load import EMBEDDED, _package_dir
 
     padded = WhisperBackend(WhisperOptions(encoder_window="padded", no_speech_threshold=1.0, encoder="torch", decoder_dtype="float32"))
-    audio = load_audio(dev_clip("fr-002"))
+    audio = load_audio(clip("fr-002"))
     stream_ = padded.open(SessionOptions(src_lang="fr"))
     hyp = stream_.begin(audio, [], final=True)
     ours = []
@@ -78,7 +78,7 @@ def test_ctranslate2_encoder_gives_the_converted_encoders_states(whisper_base, w
 
     assert whisper_base.ct2 is not None and len(whisper_base.model.model.encoder.layers) == 0  # not kept twice
     converted = WhisperBackend(WhisperOptions(encoder="torch", decoder_dtype="float32"))
-    audio = load_audio(dev_clip("de-000"))
+    audio = load_audio(clip("de-000"))
     for n in (3 * 16000 + 77, 6 * 16000):
         ours, theirs = whisper_base.encode(audio[:n]), converted.encode(audio[:n])
         assert ours.shape == theirs.shape == (1, -(-((n + 8 * 16000) // 160) // 2), 512)
@@ -121,7 +121,7 @@ def test_waitk_streams_spanish_clip(whisper_base):
 
 def test_language_is_detected(whisper_base):
     backend_stream = whisper_base.open(SessionOptions(src_lang=None))
-    audio = load_audio(dev_clip("fr-000"))
+    audio = load_audio(clip("fr-000"))
     assert backend_stream.begin(audio[:8000], [], final=False) is None  # less than detect_ms: wait
     backend_stream.begin(audio, [], final=False)
     assert backend_stream.language == "fr"
@@ -167,7 +167,7 @@ def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_float32, whis
     assert type(whisper_bfloat16.model.proj_out).__name__ == "Bfloat16Linear"
     assert type(whisper_float32.model.proj_out).__name__ != "Bfloat16Linear"
     backends = [whisper_float32, whisper_bfloat16]
-    audio = load_audio(dev_clip("en-000"))
+    audio = load_audio(clip("en-000"))
     encoded = backends[0].encode(audio[: 6 * 16000])
     prompt = backends[0].open(SessionOptions(src_lang="en", task="transcribe")).prompt()
     f32, bf16 = (b.decode_steps([Step(prompt, DecoderCache(encoded), [len(prompt) - 1])])[0] for b in backends)
@@ -210,9 +210,9 @@ def test_a_long_utterance_without_pauses_stays_bounded(whisper_base, tmp_path):
     every round's audio fits the history limit, and the output covers the whole utterance."""
     from simulst.eval.data import read_tsv
     from simulst.eval.join import join_clips
-    from tests.conftest import DATA
+    from tests.conftest import FLEURS
 
-    rows = [r for r in read_tsv(DATA / "fleurs" / "fleurs.tsv") if r.direction == "de-en"]
+    rows = [r for r in read_tsv(FLEURS) if r.direction == "de-en"]
     (joined,) = join_clips(rows, load_audio, 16000, min_s=40)
     assert len(joined.audio) / 16000 > 40 and len(joined.rows) == 5
     offline = 0

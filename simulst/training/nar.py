@@ -10,7 +10,6 @@ texts and of Brazilian fortunes translated to English by Bergamot.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from dataclasses import dataclass
@@ -18,32 +17,33 @@ from pathlib import Path
 
 import numpy as np
 
-from simulst.options import SessionOptions, opt
+from simulst.options import Options, SessionOptions, opt
+from simulst.training.cache import key, once
 
 CACHE_VERSION = 1
 ESPEAK_VOICES = ["en-us", "en-gb", "en-us+m3", "en-gb+f2", "en-us+f4", "en-gb+m7"]
 
 
 @dataclass(frozen=True)
-class NarTrainOptions:
+class NarTrainOptions(Options):
     """Training the CTC head of the non-autoregressive model (simulst train-nar)."""
 
-    synthetic: int = opt(300, "synthetic English utterances per synthesizer (Piper and espeak-ng)")
-    holdout_every: int = opt(10, "every Nth English row of the data is left out of training (OUTPUT/heldout.tsv)")
+    synthetic: int = opt(300, "synthetic English utterances per synthesizer (Piper and espeak-ng)", min=0)
+    holdout_every: int = opt(10, "every Nth English row of the data is left out of training (OUTPUT/heldout.tsv)", min=0)
     seed: int = opt(0, "seed of the text draw, the truncations, the validation split and the initialization")
-    epochs: int = opt(20, "passes over the cached utterances")
-    batch: int = opt(16, "utterances per step")
-    lr: float = opt(1e-3, "peak learning rate (AdamW, linear warm-up, cosine decay)")
-    width: int = opt(192, "width of the head's transformer layers")
-    layers: int = opt(2, "transformer layers of the head")
-    stack: int = opt(2, "encoder frames (20 ms) stacked into one CTC step")
-    max_s: float = opt(25.0, "leave out utterances longer than this (seconds)")
-    limit: int | None = opt(None, "only the first N rows of the data and N synthetic utterances (a quick run)")
+    epochs: int = opt(20, "passes over the cached utterances", min=1)
+    batch: int = opt(16, "utterances per step", min=1)
+    lr: float = opt(1e-3, "peak learning rate (AdamW, linear warm-up, cosine decay)", min=0)
+    width: int = opt(192, "width of the head's transformer layers", min=4)
+    layers: int = opt(2, "transformer layers of the head", min=1)
+    stack: int = opt(2, "encoder frames (20 ms) stacked into one CTC step", min=1)
+    max_s: float = opt(25.0, "leave out utterances longer than this (seconds)", min=1)
+    limit: int | None = opt(None, "only the first N rows of the data and N synthetic utterances (a quick run)", min=1)
 
 
 def training_texts(rows, count: int, seed: int) -> list[str]:
     """English sentences: the training rows' English sides and Brazilian fortunes through Bergamot (pt->en)."""
-    from simulst.synth import clean_sentence, fortune_sentences
+    from simulst.training.synth import clean_sentence, fortune_sentences
 
     rng = random.Random(seed)
     own = sorted({s.capitalize() for r in rows if (s := clean_sentence(r.source.lower()))})
@@ -62,7 +62,7 @@ def training_texts(rows, count: int, seed: int) -> list[str]:
 
 def synthetic_rows(texts: list[str], output: Path, seed: int, progress=None):
     """Half the texts spoken by Piper, half by espeak-ng English voices; rows with ``src_lang`` en."""
-    from simulst.synth import synthesize
+    from simulst.training.synth import synthesize
 
     rng = random.Random(seed)
     half = len(texts) // 2
@@ -72,18 +72,17 @@ def synthetic_rows(texts: list[str], output: Path, seed: int, progress=None):
 
 
 def cache_key(backend, row_id: str, cut: float) -> str:
-    text = "|".join([str(CACHE_VERSION), backend.identity, str(backend.options.pad_ms), row_id, f"{cut:.3f}"])
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return key(CACHE_VERSION, backend.identity, backend.options.pad_ms, row_id, f"{cut:.3f}")
 
 
 def utterance_cache(backend, audio: np.ndarray) -> dict[str, np.ndarray]:
     """Encoder states over the audio's frames (float16) and the frozen model's transcript of it."""
-    from simulst.models.teacher import offline_tokens
+    from simulst.training.teacher import offline_tokens
 
     options = SessionOptions(src_lang="en", task="transcribe")
     stream = backend.open(options)
     encoded = backend.encode(audio)[0]
-    frames = min(encoded.shape[0], -(-len(audio) // round(backend.frame_ms * backend.sample_rate / 1000)))
+    frames = min(encoded.shape[0], backend.frames(len(audio)))
     text = stream.detokenize(offline_tokens(backend, stream, audio, options)).strip()
     return {"states": encoded[:frames].numpy().astype(np.float16), "text": np.str_(text)}
 
@@ -96,13 +95,15 @@ def cache_utterances(backend, rows, cache_dir: Path, seed: int, progress=None) -
     rng = random.Random(seed)
     paths = []
     for done, row in enumerate(rows):
-        audio = None
+        audio = []  # read once, when a cut of it is not cached yet
+
+        def make(cut: float) -> dict:
+            if not audio:
+                audio.append(load_audio(row.audio, backend.sample_rate))
+            return utterance_cache(backend, audio[0][: int(len(audio[0]) * cut)])
+
         for cut in (1.0, round(rng.uniform(0.4, 0.9), 3)):
-            path = cache_dir / f"{cache_key(backend, f'{row.id}:{row.audio}', cut)}.npz"
-            if not path.exists():
-                audio = load_audio(row.audio, backend.sample_rate) if audio is None else audio
-                np.savez(path, **utterance_cache(backend, audio[: int(len(audio) * cut)]))
-            paths.append(path)
+            paths.append(once(cache_dir / f"{cache_key(backend, f'{row.id}:{row.audio}', cut)}.npz", lambda: make(cut)))
         if progress:
             progress(done + 1, len(rows), row.id)
     return paths
@@ -207,25 +208,14 @@ def train_ctc(items, options: NarTrainOptions, progress=None):
     return net.eval(), report
 
 
-def save_head(net, card: dict, path: Path) -> Path:
-    """``PATH.pt`` (float16 weights) and its card ``PATH.json``."""
-    import json
-
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.half() for k, v in net.state_dict().items()}, path.with_suffix(".pt"))
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path.with_suffix(".json")
-
-
 def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, backend, console=None) -> Path:
     """The whole recipe: held-out split, synthetic speech, cached encoder states and targets, training."""
     import soundfile
 
     from simulst.errors import SimulstError
-    from simulst.progress import recipe_bars
+    from simulst.cards import save
     from simulst.eval.data import COLUMNS, read_tsv
+    from simulst.training.progress import recipe_bars
     from simulst.models.nar import FORMAT, VOCAB
 
     output = Path(output)
@@ -273,4 +263,4 @@ def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, bac
         },
         "training": {**{k: v for k, v in vars(options).items() if k != "limit"}, "report": report, "minutes": round((time.perf_counter() - started) / 60, 1)},
     }
-    return save_head(net, card, output / f"ctc-{Path(backend.options.model).name}-en")
+    return save(net, card, output / f"ctc-{Path(backend.options.model).name}-en", half=True)

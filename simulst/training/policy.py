@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from simulst.options import opt
-from simulst.policies.learned import FEATURES, SCALARS, head_net, save_head
+from simulst.options import Options, opt
+from simulst.policies.learned import FEATURES, SCALARS, head_net
 
 
 @dataclass
@@ -136,24 +136,26 @@ def write_card(net, path: Path, policy: str, backend, data: dict, training: dict
         "data": data,
         "training": training,
     }
-    return save_head(net, card, path)
+    from simulst.cards import save
+
+    return save(net, card, path)
 
 
 @dataclass(frozen=True)
-class TrainOptions:
+class TrainOptions(Options):
     """Training a policy head (simulst train-policy)."""
 
-    synthetic: int = opt(0, "synthetic utterances per language: de, es, it, pt (fortunes), fr (the data's French side), en (Piper)")
+    synthetic: int = opt(0, "synthetic utterances per language: de, es, it, pt (fortunes), fr (the data's French side), en (Piper)", min=0)
     seed: int = opt(0, "seed of the data draw, the held-out split and the head's initialization")
-    step_ms: int = opt(400, "truncation points every this many ms of each utterance")
-    epochs: int = opt(12, "passes over the cached samples")
-    alpha: float = opt(0.5, "cost of reading, in nats: write when the rest of the audio would add less to the token")
-    beta: float = opt(0.25, "entropy weight: the softness of the trained write probability")
-    monotonic: float = opt(1.0, "weight of the penalty on write probabilities that fall as more audio is read")
-    max_s: float = opt(20.0, "leave out training utterances longer than this (seconds)")
-    gamma: float = opt(1.0, "dar: weight of the decision-attentive regularizer (0: REINA's loss alone)")
-    text_k: int = opt(3, "dar: k of the text wait-k policy on the source transcript's words")
-    limit: int | None = opt(None, "only the first N rows of the data (a quick run)")
+    step_ms: int = opt(400, "truncation points every this many ms of each utterance", min=1)
+    epochs: int = opt(12, "passes over the cached samples", min=1)
+    alpha: float = opt(0.5, "cost of reading, in nats: write when the rest of the audio would add less to the token", min=0)
+    beta: float = opt(0.25, "entropy weight: the softness of the trained write probability", min=0)
+    monotonic: float = opt(1.0, "weight of the penalty on write probabilities that fall as more audio is read", min=0)
+    max_s: float = opt(20.0, "leave out training utterances longer than this (seconds)", min=1)
+    gamma: float = opt(1.0, "dar: weight of the decision-attentive regularizer (0: REINA's loss alone)", min=0)
+    text_k: int = opt(3, "dar: k of the text wait-k policy on the source transcript's words", min=1)
+    limit: int | None = opt(None, "only the first N rows of the data (a quick run)", min=1)
 
 
 def row_options(row):
@@ -172,10 +174,10 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
     import soundfile
 
     from simulst.errors import SimulstError
-    from simulst.progress import recipe_bars
     from simulst.eval.data import read_tsv
-    from simulst.models.teacher import cache_features
-    from simulst.synth import synthesize, training_texts
+    from simulst.training.progress import recipe_bars
+    from simulst.training.synth import synthesize, training_texts
+    from simulst.training.teacher import cache_features
 
     output = Path(output)
     rows = [r for path in data for r in read_tsv(path)]
@@ -214,7 +216,7 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
 def _reina(samples: Samples, options: TrainOptions):
     import torch
 
-    from simulst.policies.reina import information_gain, reina_loss
+    from simulst.training.losses import information_gain, reina_loss
 
     gain = information_gain(torch.from_numpy(samples.full), torch.from_numpy(samples.partial))
     return lambda logits, idx, pairs: reina_loss(logits, gain[idx], options.alpha, options.beta, pairs, options.monotonic)
@@ -224,7 +226,7 @@ def _dar(samples: Samples, options: TrainOptions):
     """REINA's loss plus ``gamma`` times the first-write NLL of the text wait-k policy's decisions."""
     import torch
 
-    from simulst.policies.dar import first_write_nll, text_waitk_times
+    from simulst.training.losses import first_write_nll, text_waitk_times
 
     reina = _reina(samples, options)
     text_ms = np.zeros(len(samples), np.float32)

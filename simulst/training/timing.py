@@ -63,12 +63,10 @@ def words_from_tokens(pieces: Sequence[str], starts_ms: Sequence[float], end_ms:
 
 def transcript_words(backend, audio: np.ndarray, src_lang: str, tokens: Sequence[int] | None = None) -> list[Word]:
     """Whisper's own transcription of ``audio`` (or the given transcript ``tokens``) with word times (ms), from
-    one teacher-forced pass."""
-    import torch
-
-    from simulst.models.teacher import offline_tokens
+    one teacher-forced pass of the streaming decoder."""
     from simulst.models.whisper import alignments
     from simulst.options import SessionOptions
+    from simulst.training.teacher import offline_tokens
 
     options = SessionOptions(src_lang=src_lang, task="transcribe")
     stream = backend.open(options)
@@ -76,13 +74,11 @@ def transcript_words(backend, audio: np.ndarray, src_lang: str, tokens: Sequence
     if not tokens:
         return []
     encoded = backend.encode(audio)
-    frames = min(encoded.shape[1], -(-len(audio) // round(backend.frame_ms * backend.sample_rate / 1000)))
+    frames = min(encoded.shape[1], backend.frames(len(audio)))
     prompt = stream.prompt()
     positions = list(range(len(prompt) - 1, len(prompt) - 1 + len(tokens)))
-    with torch.inference_mode():
-        out = backend.model.model.decoder(input_ids=torch.tensor([prompt + tokens]), encoder_hidden_states=encoded, output_attentions=True)
-        rows = torch.stack([out.cross_attentions[layer][0, head] for layer, head in backend.heads])[:, positions, :frames]
-        scores = alignments(rows, list(range(len(tokens))), causal=False).numpy()
+    rows = backend.forced(encoded, prompt + tokens, positions[-1:]).cross[:, positions, :frames]
+    scores = alignments(rows, list(range(len(tokens))), causal=False).numpy()
     starts = token_starts(scores) * backend.frame_ms
     pieces = [stream.detokenize([t]) for t in tokens]
     return words_from_tokens(pieces, starts, len(audio) * 1000 / backend.sample_rate)

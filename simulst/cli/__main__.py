@@ -1,0 +1,5 @@
+import sys
+
+from simulst.cli import main
+
+sys.exit(main())
