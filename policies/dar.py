@@ -12,18 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulst.options import Options, opt
-from simulst.policies.reina import Reina
+from simulst.options import opt
+from simulst.policies.reina import HEAD_HELP, Reina, ReinaOptions
 
 SHIPPED_HEAD = "dar-whisper-base"
 
 
 @dataclass(frozen=True)
-class DarOptions(Options):
+class DarOptions(ReinaOptions):
     """DAR (a head trained by simulst train-policy dar; the shipped one is for the embedded whisper-base, X->en)."""
 
-    threshold: float = opt(0.5, "WRITE when the head's write probability reaches this (lower: faster)", min=0, max=1)
-    head: str = opt(SHIPPED_HEAD, "the head: a shipped name or the path of a NAME.json card beside NAME.pt")
+    head: str = opt(SHIPPED_HEAD, HEAD_HELP)
 
 
 class Dar(Reina):

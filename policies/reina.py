@@ -14,14 +14,15 @@ from simulst.policies.base import Action, Policy, StateView
 from simulst.policies.learned import load_head, view_features
 
 SHIPPED_HEAD = "reina-whisper-base"
+HEAD_HELP = "the head: a shipped name or the path of a NAME.json card beside NAME.pt"
 
 
 @dataclass(frozen=True)
 class ReinaOptions(Options):
     """REINA (a head trained by simulst train-policy reina; the shipped one is for the embedded whisper-base)."""
 
-    threshold: float = opt(0.5, "WRITE when the head's probability of 'nothing more to learn from the audio' reaches this (lower: faster)", min=0, max=1)
-    head: str = opt(SHIPPED_HEAD, "the head: a shipped name or the path of a NAME.json card beside NAME.pt")
+    threshold: float = opt(0.5, "WRITE when the head's write probability reaches this (lower: faster)", min=0, max=1)
+    head: str = opt(SHIPPED_HEAD, HEAD_HELP)
 
 
 class Reina(Policy):

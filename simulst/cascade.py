@@ -16,14 +16,12 @@ import dataclasses
 import re
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterator, Literal
-
-import numpy as np
+from typing import Literal
 
 from simulst.clock import Clock, wall_clock
 from simulst.events import Commit, End, Event
 from simulst.options import Options, SessionOptions, opt
-from simulst.session import Session
+from simulst.session import Session, Wrapper
 
 SENTENCE_END = re.compile(r"[.!?。？！]['\")\]]*$")
 
@@ -38,65 +36,25 @@ class CascadeOptions(Options):
     text_k: int = opt(2, "waitk: source words held back from translation", min=0)
 
 
-class CascadeSession:
-    """A ``SessionLike``: the ASR session's rounds, the text MT's commits; its figures are the ASR's, with the MT's
-    compute added to ``compute_s``."""
+class CascadeSession(Wrapper):
+    """The ASR session's rounds, the text MT's commits; the MT's compute is the wrapper's own."""
 
     def __init__(self, asr: Session, translator, options: CascadeOptions, clock: Clock = wall_clock) -> None:
-        self.asr, self.translator, self.options, self.clock = asr, translator, options, clock
+        super().__init__(asr)
+        self.translator, self.options, self.clock = translator, options, clock
         self.done_source: list[str] = []  # words of finished sentences
         self.sentence: list[str] = []  # words of the current sentence
         self.written: list[str] = []  # target words written for the current sentence
         self.history: deque[list[str]] = deque(maxlen=1)
         self.text = ""
-        self.compute_s = 0.0
-        self._mt_s = 0.0
         self._finish_ms = 0.0
-        self._events: deque[Event] = deque()
 
-    @property
-    def finished(self) -> bool:
-        return self.asr.finished
-
-    @property
-    def updates_ms(self) -> list[float]:
-        return self.asr.updates_ms
-
-    @property
-    def decoder_steps(self) -> int:
-        return self.asr.decoder_steps
-
-    @property
-    def encode_ms(self) -> float:
-        return self.asr.encode_ms
-
-    @property
-    def buffered_ms(self) -> float:
-        return self.asr.buffered_ms
-
-    def close(self) -> None:
-        self.asr.close()
-
-    def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None:
-        self.asr.feed_audio(samples, catch_up)
-        self._drain(final=False)
-
-    def feed_eof(self) -> None:
-        if not self.asr.finished:
-            self.asr.feed_eof()
-            self._drain(final=True)
-
-    def events(self) -> Iterator[Event]:
-        while self._events:
-            yield self._events.popleft()
-
-    def _drain(self, final: bool) -> None:
-        for event in self.asr.events():
+    def _drain(self) -> None:
+        for event in self.inner.events():
             if isinstance(event, Commit):
                 self._on_source(event.text.split(), event, final=False)
             elif isinstance(event, End):
                 self._on_source([], event, final=True)
-        self.compute_s = self.asr.compute_s + self._mt_s
 
     def _on_source(self, words: list[str], event: Event, final: bool) -> None:
         start = self.clock()
@@ -110,7 +68,7 @@ class CascadeSession:
         elif self.sentence and self.options.text_policy != "sentence":
             out += self._stable()
         mt = self.clock() - start
-        self._mt_s += mt
+        self.own_s += mt
         self._finish_ms = max(event.elapsed_ms, self._finish_ms) + mt * 1000
         stamp = dict(source_ms=event.source_ms, compute_ms=event.compute_ms + mt * 1000, elapsed_ms=self._finish_ms)
         if out:

@@ -60,6 +60,60 @@ SessionFactory = Callable[[SessionOptions], SessionLike]
 """Makes a session for one stream's options (languages, task, chunking): what front-ends are given."""
 
 
+class Wrapper:
+    """A ``SessionLike`` around an ``inner`` one (the cascade's text MT, speech output): audio goes to the inner
+    session, whose events ``_drain`` turns into this one's; the figures are the inner session's, with what the
+    wrapper itself spends (``own_s``) added to ``compute_s``."""
+
+    def __init__(self, inner: SessionLike) -> None:
+        self.inner = inner
+        self.own_s = 0.0
+        self._events: deque[Event] = deque()
+
+    def _drain(self) -> None:
+        """Take the inner session's new events."""
+        raise NotImplementedError
+
+    def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None:
+        self.inner.feed_audio(samples, catch_up)
+        self._drain()
+
+    def feed_eof(self) -> None:
+        self.inner.feed_eof()
+        self._drain()
+
+    def events(self) -> Iterator[Event]:
+        while self._events:
+            yield self._events.popleft()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    @property
+    def compute_s(self) -> float:
+        return self.inner.compute_s + self.own_s
+
+    @property
+    def finished(self) -> bool:
+        return self.inner.finished
+
+    @property
+    def updates_ms(self) -> list[float]:
+        return self.inner.updates_ms
+
+    @property
+    def decoder_steps(self) -> int:
+        return self.inner.decoder_steps
+
+    @property
+    def encode_ms(self) -> float:
+        return self.inner.encode_ms
+
+    @property
+    def buffered_ms(self) -> float:
+        return self.inner.buffered_ms
+
+
 class Session:
     """Per-session state over a shared backend; a decision round runs every ``chunk_ms`` of new audio.
 

@@ -13,16 +13,15 @@ import re
 import shutil
 import subprocess
 import time
-from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
 
 import numpy as np
 
 from simulst.errors import ModelError
 from simulst.events import Commit, End, Event, SpeechOut
 from simulst.options import Options, opt
+from simulst.session import Wrapper
 
 
 @dataclass(frozen=True)
@@ -79,56 +78,14 @@ def speaker_for(lang: str, options: SpeechOptions = SpeechOptions()):
     return Piper() if lang == "en" and options.voice is None else Espeak(options.voice or lang)
 
 
-class SpeakingSession:
-    """Wraps a session (a ``SessionLike`` too): passes its events through and adds ``SpeechOut`` events; its
-    figures are the inner session's, with the synthesis added to ``compute_s``."""
+class SpeakingSession(Wrapper):
+    """Passes the inner session's events through and adds ``SpeechOut`` events; synthesis is its own compute."""
 
     def __init__(self, inner, speaker, options: SpeechOptions = SpeechOptions()) -> None:
-        self.inner, self.speaker, self.options = inner, speaker, options
+        super().__init__(inner)
+        self.speaker, self.options = speaker, options
         self.pending: list[str] = []
         self.speech_end_ms = 0.0
-        self.synthesis_s = 0.0
-        self._events: deque[Event] = deque()
-
-    @property
-    def compute_s(self) -> float:
-        """Model and synthesis compute."""
-        return self.inner.compute_s + self.synthesis_s
-
-    @property
-    def finished(self) -> bool:
-        return self.inner.finished
-
-    @property
-    def updates_ms(self) -> list[float]:
-        return self.inner.updates_ms
-
-    @property
-    def decoder_steps(self) -> int:
-        return self.inner.decoder_steps
-
-    @property
-    def encode_ms(self) -> float:
-        return self.inner.encode_ms
-
-    @property
-    def buffered_ms(self) -> float:
-        return self.inner.buffered_ms
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def feed_audio(self, samples: np.ndarray, catch_up: bool = False) -> None:
-        self.inner.feed_audio(samples, catch_up)
-        self._drain()
-
-    def feed_eof(self) -> None:
-        self.inner.feed_eof()
-        self._drain()
-
-    def events(self) -> Iterator[Event]:
-        while self._events:
-            yield self._events.popleft()
 
     def _drain(self) -> None:
         for event in self.inner.events():
@@ -153,7 +110,7 @@ class SpeakingSession:
         started = time.perf_counter()
         audio = self.speaker.synthesize(text)
         spent = time.perf_counter() - started
-        self.synthesis_s += spent
+        self.own_s += spent
         start = max(event.source_ms, self.speech_end_ms)
         duration = len(audio) * 1000 / self.speaker.sample_rate
         self.speech_end_ms = start + duration
