@@ -117,8 +117,9 @@ def together(count: int, work, batcher: Batcher) -> list:
     threads = [threading.Thread(target=thread, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(30)
+    for t in threads:  # a loaded machine may take minutes over the model's work: only a hang fails
+        t.join(600)
+        assert not t.is_alive(), "a batched thread hung"
     return results
 
 
