@@ -46,7 +46,9 @@ class WhisperOptions(Options):
         "median filter (frames every token attends, attention sinks, drop out), or the peak of its raw attention",
     )
     no_speech_threshold: float = opt(
-        0.6, "before the first word, wait while Whisper's no-speech probability is above this (1 disables the gate)", min=0, max=1
+        0.6,
+        "before the first word, wait while Whisper's no-speech probability is above this (Whisper's own threshold; read "
+        "on the 30 s window it is calibrated on, an extra encoder pass in those rounds; 1 disables the gate)", min=0, max=1,
     )
     detect_ms: int = opt(2000, "audio (ms) buffered before the source language is detected, when it is not given", min=100, max=30000)
     max_context: int = opt(96, "most context tokens (text of dropped audio) given to the decoder as its previous-text prompt", min=0)
@@ -252,6 +254,21 @@ class WhisperBackend(Backend):
         ids = torch.tensor([self.languages[c] for c in codes])
         return codes[int(torch.argmax(logits[ids]))]
 
+    def silent(self, audio: np.ndarray, previous: list[int]) -> bool:
+        """Whether Whisper reads ``audio`` as holding no speech: its no-speech probability (at the start of
+        transcript, after the ``previous`` text prompt) above ``no_speech_threshold``. Read as Whisper computes it,
+        on the 30 s window: the rounds' shorter encoding (the buffer and a silence pad) deflates it, to where
+        silence and speech overlap (0.60-0.88 against up to 0.68 on the dev clips' first rounds; 0.78-0.94
+        against up to 0.61 on the window, docs/models.md)."""
+        import torch
+
+        if self.no_speech is None or self.options.no_speech_threshold >= 1:
+            return False
+        window = self.encode(np.pad(audio, (0, WINDOW_S * SAMPLE_RATE - len(audio))))
+        logits = self.forced(window, [*previous, self.sot], [len(previous)]).logits[0]
+        with torch.inference_mode():
+            return float(torch.softmax(logits, -1)[self.no_speech]) > self.options.no_speech_threshold
+
     def forced(self, encoded, ids: list[int], project: list[int]) -> Step:
         """One teacher-forced decoder pass over ``ids`` (the streaming decoder's own pass, through the batcher
         where one serves this thread): the logits and hidden states at ``project``, the alignment heads'
@@ -324,9 +341,14 @@ class WhisperStream:
         self.backend, self.options = backend, options
         self.language = options.src_lang if backend.multilingual else None
 
+    def previous(self, context: Sequence[int]) -> list[int]:
+        """The previous-text part of the prompt: the context's last ``max_context`` tokens."""
+        b = self.backend
+        return [b.startofprev, *context[-b.options.max_context :]] if context and b.startofprev is not None else []
+
     def prompt(self, context: Sequence[int] = ()) -> list[int]:
         b = self.backend
-        previous = [b.startofprev, *context[-b.options.max_context :]] if context and b.startofprev is not None else []
+        previous = self.previous(context)
         if not b.multilingual:
             return [*previous, b.sot, b.notimestamps]
         return [*previous, b.sot, b.languages[self.language], b.task_ids[self.options.task], b.notimestamps]
@@ -339,6 +361,8 @@ class WhisperStream:
         if b.multilingual and self.language is None and not final and len(audio) < b.options.detect_ms * SAMPLE_RATE / 1000:
             return None
         started = time.perf_counter()
+        if not prefix and b.silent(audio, self.previous(context)):  # before a segment's first word
+            return None
         encoded = b.encode(audio)
         encode_ms = (time.perf_counter() - started) * 1000
         if b.multilingual and self.language is None:
@@ -346,8 +370,6 @@ class WhisperStream:
         frames = min(encoded.shape[1], b.frames(len(audio)))
         hyp = WhisperHypothesis(b, encoded, frames, self.prompt(list(context)), list(prefix))
         hyp.encode_ms = encode_ms
-        if not prefix and b.no_speech is not None and hyp.no_speech_prob() > b.options.no_speech_threshold:
-            return None
         return hyp
 
     def detokenize(self, tokens: Sequence[int]) -> str:
@@ -368,21 +390,14 @@ class WhisperHypothesis(Hypothesis):
         self.backend, self.encoded, self.frames = backend, encoded, frames
         self.cache = DecoderCache(encoded)
         self._feed = prompt + prefix
-        self._sot_at = prompt.index(backend.sot)
         self._first = not prefix
         self._candidate: Candidate | None = None
-        self._no_speech: float | None = None
         self._rows = None  # alignment heads' cross-attention of every decoder position so far: heads x tokens x frames
         self._drafted: list[tuple[int, Candidate, object]] = []  # (draft token, proposal after it, its logprobs)
         self._source: list[int] = []  # the draft
         self._next = 0  # the draft token the output is expected to match next
         self.steps = 0
         self.encode_ms = 0.0  # the encoder's share of the round
-
-    def no_speech_prob(self) -> float:
-        """Whisper's probability that the audio holds no speech (read at the start-of-transcript position)."""
-        self.propose()
-        return self._no_speech
 
     def propose(self, banned: Collection[int] = ()) -> Candidate:
         if self._candidate is None:
@@ -435,19 +450,12 @@ class WhisperHypothesis(Hypothesis):
         b = self.backend
         ids = self._feed + draft
         predicted = list(range(len(ids) - len(draft) - 1 if self._feed else 0, len(ids)))
-        sot = self._no_speech is None and b.no_speech is not None
-        step = batching.run(b.decode_steps, Step(ids, self.cache, ([self._sot_at] if sot else []) + predicted))
+        step = batching.run(b.decode_steps, Step(ids, self.cache, predicted))
         self.steps += 1
-        logits = step.logits
-        if sot:
-            with torch.inference_mode():
-                self._no_speech = float(torch.softmax(logits[0], -1)[b.no_speech])
-            logits = logits[1:]
         self._rows = step.cross if self._rows is None else torch.cat([self._rows, step.cross], 1)
         offset = self._rows.shape[1] - len(ids)
-        hidden = step.hidden[len(step.hidden) - len(predicted) :]
         self._feed, begin = [], self._first and bool(self._feed)
-        return proposals(b, logits, hidden, self._rows, [offset + i for i in predicted], begin)
+        return proposals(b, step.logits, step.hidden, self._rows, [offset + i for i in predicted], begin)
 
 
 def proposals(backend: WhisperBackend, logits, hidden, rows, positions: list[int], begin: bool) -> list[tuple[Candidate, object]]:
