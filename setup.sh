@@ -25,6 +25,7 @@ pip_quiet() {  # pip install into venv $1, showing the log only when it fails
 }
 
 python=${PYTHON:-python3}
+rm -rf simulst.egg-info  # left by an earlier install in the clone, it would shadow the installed entry points
 key=$(cat pyproject.toml setup.sh | sha256sum | cut -c1-16)
 venv=${SIMULST_VENV_CACHE:-$HOME/.cache/simulst-venv}/$key
 if [ ! -x "$venv/bin/simulst" ] || [ ! -f "$venv/.complete" ]; then

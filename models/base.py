@@ -80,6 +80,8 @@ class Backend:
     """Its options dataclass (CLI flags and the Python API are made from it)."""
     prefix: ClassVar[str] = ""
     """Its options' CLI flags are ``--{prefix}-*`` (the default backend's have none)."""
+    model_types: ClassVar[tuple[str, ...]] = ()
+    """The transformers ``model_type``s of the model directories it loads: ``--model DIR`` of one goes to it."""
     sample_rate: int
     frame_ms: float
     """Source milliseconds per encoder frame."""
@@ -89,6 +91,11 @@ class Backend:
     def open(self, options: SessionOptions) -> Stream:
         """A per-session stream; raises OptionError for a language or task the model cannot do."""
         raise NotImplementedError
+
+    def translates(self, options: SessionOptions) -> bool:
+        """Whether the model writes ``options.tgt_lang`` itself (by default it does, and ``open`` refuses what it
+        cannot do); where it does not, a cascade translates its transcript (ASR, then text MT)."""
+        return True
 
     @classmethod
     def on_cores(cls, options, threads: int, workers: int):

@@ -24,6 +24,7 @@ import numpy as np
 
 from simulst.errors import OptionError
 from simulst.models.base import Backend, Candidate, Hypothesis
+from simulst.models.device import DEVICE_HELP, DTYPE_HELP, Device, Dtype
 from simulst.options import Options, SessionOptions, opt
 
 BLANK = 0
@@ -129,6 +130,8 @@ class NarOptions(Options):
     head: str = opt("ctc-whisper-base-en", "shipped head name or the path of a head's card (NAME.json beside NAME.pt)")
     encoder: Literal["auto", "ctranslate2", "torch"] = opt("auto", "what runs the Whisper encoder (as the whisper backend's --encoder)")
     threads: int = opt(0, "CPU threads of the encoder and the head (0: every core this process may use)", min=0)
+    device: Device = opt("auto", DEVICE_HELP)
+    dtype: Dtype = opt("auto", DTYPE_HELP)
 
 
 class NarBackend(Backend):
@@ -143,7 +146,9 @@ class NarBackend(Backend):
 
         self.options = options
         self.net, self.card = load_head(options.head)
-        self.encoder = build.backend("whisper", WhisperOptions(model=self.card["encoder"], encoder=options.encoder, threads=options.threads, decoder_threads=0, pad_ms=self.card["pad_ms"]))
+        self.encoder = build.backend("whisper", WhisperOptions(model=self.card["encoder"], encoder=options.encoder, threads=options.threads, decoder_threads=0,
+                                                               pad_ms=self.card["pad_ms"], device=options.device, dtype=options.dtype))
+        self.net.to(self.encoder.device, self.encoder.model.dtype)
         if self.encoder.identity != self.card["model"]:
             raise OptionError(f"NAR head {options.head} was trained on {self.card['model']}, not on {self.encoder.identity}")
         self.sample_rate, self.frame_ms = self.encoder.sample_rate, self.encoder.frame_ms
@@ -153,7 +158,13 @@ class NarBackend(Backend):
     def on_cores(cls, options: NarOptions, threads: int, workers: int) -> NarOptions:
         return dataclasses.replace(options, threads=options.threads or threads)
 
+    def translates(self, options: SessionOptions) -> bool:
+        """It transcribes: translation is a cascade's (its transcript through text MT)."""
+        return False
+
     def open(self, options: SessionOptions) -> NarStream:
+        if options.primer():
+            raise OptionError("the NAR head reads no prompt or terms: leave out --prompt and --terms")
         source, target = options.src_lang or "en", options.tgt_lang if options.task == "translate" else options.src_lang
         if source != "en" or (target or "en") != "en":
             raise OptionError(f"the NAR head {Path(self.options.head).stem} transcribes English only (asked {source}->{target}): use --task transcribe --src-lang en, or the whisper backend")
@@ -168,7 +179,7 @@ class NarBackend(Backend):
         encode_ms = (time.perf_counter() - started) * 1000
         frames = min(encoded.shape[1], self.frames(len(audio)))
         with torch.inference_mode():
-            return self.net(encoded[:, :frames])[0].numpy(), encode_ms
+            return self.net(encoded[:, :frames])[0].float().cpu().numpy(), encode_ms
 
     @property
     def stack(self) -> int:

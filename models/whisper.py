@@ -18,6 +18,7 @@ import numpy as np
 from simulst.errors import OptionError
 from simulst.models import batching
 from simulst.models.base import Backend, Candidate, Hypothesis
+from simulst.models.device import DEVICE_HELP, DTYPE_HELP, Device, Dtype
 from simulst.models.whisper_decoder import DecoderCache, Step, bfloat16_linears, decode
 from simulst.options import Options, SessionOptions, opt
 
@@ -34,7 +35,13 @@ BUCKET = 0.05
 class WhisperOptions(Options):
     """The shared Whisper model."""
 
-    model: str = opt("whisper-base", "embedded name (whisper-base, whisper-tiny.en), a CTranslate2 or transformers directory, or a hub id")
+    model: str = opt(
+        "whisper-base",
+        "embedded name (whisper-base, whisper-tiny.en), a CTranslate2 or transformers directory, or a hub id; a directory "
+        "of another family (SeamlessM4T, Speech2Text, another speech encoder-decoder) runs on its own backend",
+    )
+    device: Device = opt("auto", DEVICE_HELP)
+    dtype: Dtype = opt("auto", DTYPE_HELP)
     encoder_window: Literal["buffer", "padded"] = opt(
         "buffer", "encode only the buffered audio (fast) or the 30 s padded window Whisper was trained on (slow baseline)"
     )
@@ -87,26 +94,30 @@ class WhisperBackend(Backend):
     sample_rate = SAMPLE_RATE
     frame_ms = 2 * HOP * 1000 / SAMPLE_RATE
     Options = WhisperOptions
+    model_types = ("whisper",)
 
     def __init__(self, options: WhisperOptions = WhisperOptions()) -> None:
         import torch
 
         from simulst.build import usable_cores
+        from simulst.models import device
         from simulst.models.whisper_load import load_whisper, model_identity
 
-        bfloat16 = _bfloat16(options)
+        self.device, dtype = device.resolve(options.device, options.dtype)
+        bfloat16 = self.device == "cpu" and _bfloat16(options)
         threads = options.threads or usable_cores()
         torch.set_num_threads(threads)
         self.options = options
-        self.decoder_dtype = "bfloat16" if bfloat16 else "float32"
+        self.decoder_dtype = "bfloat16" if bfloat16 else dtype
         self.identity = model_identity(options.model)
         assets = load_whisper(options.model)
         self.model = assets.model.eval()
         self.ct2 = None
-        if options.encoder == "ctranslate2" or (options.encoder == "auto" and assets.ctranslate2):
-            if assets.ctranslate2 is None:
-                raise OptionError(f"--encoder ctranslate2 needs CTranslate2 weights; {options.model} holds transformers weights")
-            self.ct2 = assets.ctranslate2("float32" if options.quantize == "none" else "int8", threads, options.encoder_workers)
+        if options.encoder == "ctranslate2" or (options.encoder == "auto" and assets.ctranslate2 and self.device != "mps"):
+            if assets.ctranslate2 is None or self.device == "mps":
+                raise OptionError(f"--encoder ctranslate2 needs CTranslate2 weights and a CPU or CUDA device ({options.model} on {self.device})")
+            kind = (dtype if self.device == "cuda" else "float32") if options.quantize == "none" else "int8"
+            self.ct2 = assets.ctranslate2(kind, threads, options.encoder_workers, "cuda" if self.device == "cuda" else "cpu")
             torch.set_num_threads(options.decoder_threads or threads)
             self.model.model.encoder.layers = torch.nn.ModuleList()  # CTranslate2 runs them: their weights are not kept twice
         if options.quantize == "int8":
@@ -115,6 +126,8 @@ class WhisperBackend(Backend):
             self.model.model.encoder = torch.ao.quantization.quantize_dynamic(self.model.model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
         if bfloat16:
             bfloat16_linears(self.model)
+        if self.device != "cpu":
+            self.model.to(self.device, device.torch_dtype(dtype))
         self.tokenizer = assets.tokenizer
         config = self.model.config
         self.heads = assets.alignment_heads
@@ -140,10 +153,10 @@ class WhisperBackend(Backend):
         mask = np.zeros(size, dtype=np.float32)
         mask[self.eot + 1 :] = -np.inf
         mask[[i for i in assets.suppress if i < size]] = -np.inf
-        self.mask = torch.from_numpy(mask)
+        self.mask = torch.from_numpy(mask).to(self.device)
         begin = mask.copy()
         begin[[i for i in assets.suppress_begin if i < size]] = -np.inf
-        self.begin_mask = torch.from_numpy(begin)
+        self.begin_mask = torch.from_numpy(begin).to(self.device)
         from transformers.audio_utils import mel_filter_bank
 
         self.mel_filters = torch.from_numpy(
@@ -154,6 +167,10 @@ class WhisperBackend(Backend):
     @classmethod
     def on_cores(cls, options: WhisperOptions, threads: int, workers: int) -> WhisperOptions:
         return dataclasses.replace(options, threads=options.threads or threads, encoder_workers=max(workers, options.encoder_workers))
+
+    def translates(self, options: SessionOptions) -> bool:
+        """Into English, as it was trained to."""
+        return options.tgt_lang == "en"
 
     def open(self, options: SessionOptions) -> WhisperStream:
         src = options.src_lang
@@ -220,19 +237,19 @@ class WhisperBackend(Backend):
             from ctranslate2 import StorageView
 
             out = self.ct2.encode(StorageView.from_array(np.ascontiguousarray(torch.cat(mels).numpy())), to_cpu=True)
-            states = torch.from_numpy(np.array(out))
+            states = torch.from_numpy(np.array(out)).to(self.device, self.model.dtype)
             return [states[i : i + 1] for i in range(len(mels))]
         encoder = self.model.model.encoder
         lengths = [m.shape[-1] for m in mels]
         longest = max(lengths)
         frames = [-(-n // 2) for n in lengths]
         with torch.inference_mode():
-            x = torch.cat([torch.nn.functional.pad(m, (0, longest - m.shape[-1])) for m in mels])
+            x = torch.cat([torch.nn.functional.pad(m, (0, longest - m.shape[-1])) for m in mels]).to(self.device, self.model.dtype)
             x = torch.nn.functional.gelu(encoder.conv1(x))
             mask = None
             if len(set(lengths)) > 1:
-                x = x * (torch.arange(longest).view(1, 1, -1) < torch.tensor(lengths).view(-1, 1, 1))
-                mask = (torch.arange(-(-longest // 2)).view(1, -1) < torch.tensor(frames).view(-1, 1))[:, None, None]
+                x = x * (torch.arange(longest).view(1, 1, -1) < torch.tensor(lengths).view(-1, 1, 1)).to(x.device)
+                mask = (torch.arange(-(-longest // 2)).view(1, -1) < torch.tensor(frames).view(-1, 1))[:, None, None].to(x.device)
             x = torch.nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
             x = x + encoder.embed_positions.weight[: x.shape[1]]
             for layer in encoder.layers:
@@ -251,7 +268,7 @@ class WhisperBackend(Backend):
 
         logits = self.forced(encoded, [self.sot], [0]).logits[0]
         codes = sorted(self.languages)
-        ids = torch.tensor([self.languages[c] for c in codes])
+        ids = torch.tensor([self.languages[c] for c in codes], device=logits.device)
         return codes[int(torch.argmax(logits[ids]))]
 
     def silent(self, audio: np.ndarray, previous: list[int]) -> bool:
@@ -335,16 +352,24 @@ def alignments(rows, positions, width: int = 7, causal: bool = True):
 
 
 class WhisperStream:
-    """One session's view of the model: its languages and task."""
+    """One session's view of the model: its languages, task and primer (prompt and terms)."""
 
     def __init__(self, backend: WhisperBackend, options: SessionOptions) -> None:
         self.backend, self.options = backend, options
         self.language = options.src_lang if backend.multilingual else None
+        text = options.primer()
+        self.primer = backend.tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
+        if self.primer and (backend.startofprev is None or len(self.primer) > backend.options.max_context // 2):
+            raise OptionError(f"the prompt and terms take {len(self.primer)} tokens; {backend.options.model} reads at most "
+                              f"{backend.options.max_context // 2 if backend.startofprev is not None else 0} before the stream")
 
     def previous(self, context: Sequence[int]) -> list[int]:
-        """The previous-text part of the prompt: the context's last ``max_context`` tokens."""
+        """The previous-text part of the prompt: the primer, then the context's last tokens (``max_context`` in all)."""
         b = self.backend
-        return [b.startofprev, *context[-b.options.max_context :]] if context and b.startofprev is not None else []
+        if not (context or self.primer) or b.startofprev is None:
+            return []
+        keep = b.options.max_context - len(self.primer)
+        return [b.startofprev, *self.primer, *(list(context)[-keep:] if keep > 0 else [])]
 
     def prompt(self, context: Sequence[int] = ()) -> list[int]:
         b = self.backend
@@ -469,11 +494,13 @@ def proposals(backend: WhisperBackend, logits, hidden, rows, positions: list[int
     b = backend
     with torch.inference_mode():
         masks = torch.stack([b.begin_mask if begin and k == 0 else b.mask for k in range(len(positions))])
-        logprobs = torch.log_softmax(logits + masks, dim=-1)
+        logprobs = torch.log_softmax(logits.float() + masks, dim=-1).cpu()
         tokens = logprobs.argmax(-1)
         entropy = -(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum(-1)
+        rows = rows.float().cpu()
         alignment = alignments(rows, positions).numpy() if b.options.alignment == "normalized" else None
         attention = rows[:, positions].mean(0).numpy()
+        hidden = hidden.float().cpu()
     results = []
     for k in range(len(positions)):
         token = int(tokens[k])

@@ -68,13 +68,14 @@ def decode(model, steps: list[Step], heads: list[tuple[int, int]]) -> None:
         wanted.setdefault(layer, []).append(head)
     rows: dict[int, list] = {}
     with torch.inference_mode():
-        masks = [_causal(len(s.ids), s.cache.length) for s in steps]
+        masks = [_causal(len(s.ids), s.cache.length, s.cache.encoded.device) for s in steps]
         for s in steps:
             if s.cache.cross is None:
                 s.cache.cross = [(_split(lay.encoder_attn.k_proj(s.cache.encoded[0]), nheads), _split(lay.encoder_attn.v_proj(s.cache.encoded[0]), nheads))
                                  for lay in decoder.layers]
-        ids = torch.tensor([t for s in steps for t in s.ids])
-        positions = torch.cat([torch.arange(s.cache.length, s.cache.length + len(s.ids)) for s in steps])
+        device = steps[0].cache.encoded.device
+        ids = torch.tensor([t for s in steps for t in s.ids], device=device)
+        positions = torch.cat([torch.arange(s.cache.length, s.cache.length + len(s.ids)) for s in steps]).to(device)
         x = decoder.embed_tokens(ids) + decoder.embed_positions.weight[positions]
         for index, layer in enumerate(decoder.layers):
             attn = layer.self_attn
@@ -163,14 +164,14 @@ def _bfloat16_linear():
     return Bfloat16Linear
 
 
-def _causal(size: int, past: int):
+def _causal(size: int, past: int, device="cpu"):
     """Additive mask of ``size`` fed tokens over the ``past`` cached ones and themselves (None for one token)."""
     import torch
 
     if size == 1:
         return None
     seen = torch.arange(past + size).view(1, -1) <= past + torch.arange(size).view(-1, 1)
-    return torch.zeros(seen.shape, dtype=torch.get_default_dtype()).masked_fill(~seen, float("-inf"))
+    return torch.zeros(seen.shape, dtype=torch.get_default_dtype()).masked_fill(~seen, float("-inf")).to(device)
 
 
 def _split(t, nheads: int):

@@ -40,8 +40,9 @@ class WhisperAssets:
     alignment_heads: list[tuple[int, int]]
     suppress: list[int]
     suppress_begin: list[int]
-    ctranslate2: Callable[[str, int, int], Any] | None = None
-    """``(compute_type, threads, workers)`` -> the same weights as a ``ctranslate2.models.Whisper`` (CTranslate2 weights only)."""
+    ctranslate2: Callable[..., Any] | None = None
+    """``(compute_type, threads, workers, device="cpu")`` -> the same weights as a ``ctranslate2.models.Whisper``
+    (CTranslate2 weights only)."""
 
 
 def cache_root() -> Path:
@@ -114,11 +115,11 @@ def _from_ct2(ct2_dir: Path, weights: list[Path], sha256: str | None) -> Whisper
         alignment_heads=[tuple(h) for h in config.get("alignment_heads", [])],
         suppress=list(config.get("suppress_ids", [])),
         suppress_begin=list(config.get("suppress_ids_begin", [])),
-        ctranslate2=lambda compute_type, threads, workers: _ctranslate2(ct2_dir, weights, sha256, compute_type, threads, workers),
+        ctranslate2=lambda compute_type, threads, workers, device="cpu": _ctranslate2(ct2_dir, weights, sha256, compute_type, threads, workers, device),
     )
 
 
-def _ctranslate2(ct2_dir: Path, weights: list[Path], sha256: str | None, compute_type: str, threads: int, workers: int):
+def _ctranslate2(ct2_dir: Path, weights: list[Path], sha256: str | None, compute_type: str, threads: int, workers: int, device: str = "cpu"):
     """The CTranslate2 weights loaded by CTranslate2 itself (split parts joined in memory); ``workers`` calls can run
     at once, each on ``threads`` threads, over one copy of the weights."""
     try:
@@ -130,7 +131,7 @@ def _ctranslate2(ct2_dir: Path, weights: list[Path], sha256: str | None, compute
         files = {p.name: p.read_bytes() for p in ct2_dir.iterdir() if p.is_file() and p.suffix in (".json", ".txt")}
         files["model.bin"] = join_parts(weights, sha256)
     try:
-        return ctranslate2.models.Whisper(str(ct2_dir), device="cpu", compute_type=compute_type, intra_threads=threads, inter_threads=workers, files=files)
+        return ctranslate2.models.Whisper(str(ct2_dir), device=device, compute_type=compute_type, intra_threads=threads, inter_threads=workers, files=files)
     except (RuntimeError, ValueError) as exc:
         raise ModelError(f"CTranslate2 cannot load {ct2_dir}: {exc}") from exc
 

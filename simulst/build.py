@@ -23,6 +23,8 @@ from simulst.streaming.speech import SpeechOptions
 
 DEFAULT_BACKEND = "whisper"
 DEFAULT_POLICY = "alignatt"
+ROUTED = ("model", "threads", "device", "dtype")
+"""The default backend's options a model directory of another family takes with it to that family's backend."""
 SERVED_ENCODER_WORKERS = 2
 """CTranslate2 encoder workers of a backend that serves several sessions at once (a server, a Ray replica): their
 passes run beside each other and beside the batched decoder (a lone session runs 5% faster on one)."""
@@ -70,8 +72,32 @@ def backend(name: str = DEFAULT_BACKEND, options: Any = None):
 
 @lru_cache(maxsize=4)
 def model(spec: ModelSpec):
-    """The shared backend ``spec`` names (built once per process)."""
+    """The shared backend ``spec`` names (built once per process); a model directory of another family than the
+    default backend's goes to that family's backend (``routed``)."""
+    spec = routed(spec)
     return registry.backends.get(spec.backend)(spec.options)
+
+
+def routed(spec: ModelSpec) -> ModelSpec:
+    """``spec``, or, where the default backend is asked for a local model directory of another architecture, the
+    backend registered for that architecture (any other speech encoder-decoder: ``seq2seq``), with the options
+    that carry over (``ROUTED``). An architecture nothing runs is refused."""
+    from simulst.models.seq2seq import model_type, speech_seq2seq
+
+    if spec.backend != DEFAULT_BACKEND:
+        return spec
+    kind = model_type(spec.options.model)
+    if kind is None or kind in registry.backends.get(DEFAULT_BACKEND).model_types:
+        return spec
+    name = next((n for n in registry.backends.names() if kind in registry.backends.get(n).model_types), None)
+    if name is None and speech_seq2seq(kind):
+        name = "seq2seq"
+    if name is None:
+        families = sorted({t for n in registry.backends.names() for t in registry.backends.get(n).model_types})
+        raise OptionError(f"{spec.options.model} holds a {kind!r} model, which simulst cannot run: speech encoder-decoders "
+                          f"only ({', '.join(families)}, and others transformers loads as AutoModelForSpeechSeq2Seq)")
+    values = dataclasses.asdict(spec.options)
+    return ModelSpec(name, {k: values[k] for k in ROUTED if k in {f.name for f in dataclasses.fields(registry.backends.get(name).Options)}})
 
 
 def policy(name: str = DEFAULT_POLICY, options: Mapping[str, Any] | Any = None):
@@ -93,7 +119,7 @@ def session(shared, policy_obj, options: SessionOptions = SessionOptions(), cloc
     from simulst.cascade import cascade_session
 
     cascade = cascade or CascadeOptions()
-    direct = options.task == "transcribe" or (options.tgt_lang == "en" and not cascade.cascade)
+    direct = options.task == "transcribe" or (shared.translates(options) and not cascade.cascade)
     if direct:
         return Session(shared, policy_obj, options, clock)
     return cascade_session(shared, policy_obj, options, cascade, clock)

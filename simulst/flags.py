@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 from simulst import registry
 from simulst.build import DEFAULT_BACKEND, DEFAULT_POLICY, ModelSpec, SessionSpec
@@ -59,11 +60,14 @@ def model_spec(ns: argparse.Namespace, prefix: str = "") -> ModelSpec:
 
 
 def session_spec(ns: argparse.Namespace, speech: SpeechOptions | None = None, prefix: str = "") -> SessionSpec:
-    """The session the flags describe; ``speech``: speak its output with these options."""
+    """The session the flags describe; ``speech``: speak its output with these options. ``--terms`` may name a
+    file of terms, one a line: its text becomes the option."""
     policy = vars(ns)[_join(prefix, "policy")]
+    options = from_namespace(SessionOptions, ns, prefix)
+    if options.terms and Path(options.terms).is_file():
+        options = dataclasses.replace(options, terms=Path(options.terms).read_text(encoding="utf-8"))
     return SessionSpec(
-        from_namespace(SessionOptions, ns, prefix), policy, from_namespace(registry.policies.get(policy).Options, ns, policy),
-        from_namespace(CascadeOptions, ns, prefix), speech,
+        options, policy, from_namespace(registry.policies.get(policy).Options, ns, policy), from_namespace(CascadeOptions, ns, prefix), speech,
     )
 
 

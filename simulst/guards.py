@@ -5,7 +5,7 @@ round: each verdict names a reason (reported as a ``guard`` event) and how many 
 Only tokens of the current round can be taken back; committed text is final.
 
 - ``rate``: committed tokens of the buffered audio may not exceed ``rate_headroom + max_rate * seconds``;
-- ``loop``: an n-gram (up to 12 tokens) about to be repeated a third time in a row;
+- ``loop``: an n-gram (up to 12 tokens) about to be repeated a ``loop_times``-th time in a row (the third);
 - ``repeat``: a span of ``echo_tokens`` or more written twice in a row (the second copy goes), or a span of
   ``repeat_tokens`` that already occurs in the recent output (a repeated clause or sentence);
 - ``compression``: the round's text makes the recent output compress better than ``max_compression`` (Whisper's
@@ -80,7 +80,7 @@ class Guards:
         options, tokens = self.options, [*self.earlier, *new]
         if len(new) > self.budget:
             return Verdict("rate", 1)
-        if loops(tokens):
+        if loops(tokens, options.loop_times):
             return Verdict("loop", 1)
         n = echo(tokens, options.echo_tokens)
         if n:

@@ -80,6 +80,7 @@ class SessionOptions(Options):
     max_tokens: int = opt(100, "most target tokens written in one decision round (a guard against runaway output)", min=1)
     max_rate: float = opt(8.0, "most committed target tokens per second of buffered audio, past --rate-headroom (guard 'rate')", min=0)
     rate_headroom: int = opt(16, "committed tokens always allowed in the buffered audio, however short it is", min=0)
+    loop_times: int = opt(3, "an n-gram (up to 12 tokens) about to be written this many times in a row is not written (guard 'loop')", min=2)
     repeat_tokens: int = opt(12, "a span of this many tokens that repeats recent output is not written (guard 'repeat')", min=1)
     echo_tokens: int = opt(4, "a span of at least this many tokens written twice in a row loses its second copy (guard 'repeat')", min=1)
     max_compression: float = opt(
@@ -87,8 +88,18 @@ class SessionOptions(Options):
     )
     max_buffer_ms: int = opt(15000, "audio kept for the model; past it, audio before the last committed word is dropped", min=2)
     context_tokens: int = opt(64, "committed tokens of dropped audio kept as the model's text context", min=0)
+    prompt: str | None = opt(None, "initial context: text the model reads as if it had been said before the stream (topic, names, style); kept for the whole stream")
+    terms: str | None = opt(
+        None, "a glossary the model is primed with (names, technical terms), separated by newlines or ';'; on the command "
+        "line also a file of them, one a line; kept for the whole stream",
+    )
     vad: bool = opt(False, "detect pauses with Silero VAD: at a pause, write out what was heard and start afresh")
     vad_pause_ms: int = opt(600, "silence (ms) that counts as a pause for --vad", min=1)
+
+    def primer(self) -> str:
+        """The text a model is primed with: the prompt, then the glossary's terms (empty without either)."""
+        terms = [t.strip() for t in (self.terms or "").replace(";", "\n").splitlines() if t.strip()]
+        return " ".join(p for p in ((self.prompt or "").strip(), ", ".join(terms) + ("." if terms else "")) if p)
 
     def check(self) -> None:
         if self.max_buffer_ms < 2 * self.chunk_ms:

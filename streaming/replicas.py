@@ -36,7 +36,7 @@ class Replica:
         self.sessions: dict[int, SessionLike] = {}
 
     def ping(self) -> dict:
-        return {"pid": os.getpid(), "sessions": len(self.sessions)}
+        return {"pid": os.getpid(), "sessions": len(self.sessions), "sample_rate": self.backend.sample_rate}
 
     def open(self, key: int, spec) -> None:
         from simulst import build
@@ -69,15 +69,13 @@ class ReplicaPool:
     factory; ``sample_rate`` stands in for the backend's."""
 
     def __init__(self, model, replicas: int, max_sessions: int, batching: bool = True, address: str | None = None) -> None:
-        from simulst import registry
         from simulst.ray_runtime import join
 
         ray, self.started_ray, threads = join(replicas, address, "--ray", "replicas")
         self.ray = ray
-        self.sample_rate = registry.backends.get(model.backend).sample_rate
         actor = ray.remote(num_cpus=1, max_concurrency=max_sessions + 4)(Replica)
         self.replicas = [actor.remote(model, batching, threads) for _ in range(replicas)]
-        ray.get([r.ping.remote() for r in self.replicas])  # every replica has loaded its model
+        self.sample_rate = ray.get([r.ping.remote() for r in self.replicas])[0]["sample_rate"]  # every replica has loaded its model
         self.load = [0] * replicas  # open sessions
         self.served = [0] * replicas  # sessions placed since the start
         self.alive = [True] * replicas

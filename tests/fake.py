@@ -51,6 +51,10 @@ class FakeBackend(Backend):
         self.opened.append(options)
         return FakeStream(self)
 
+    def translates(self, options: SessionOptions) -> bool:
+        """Into English only, as Whisper: other targets go through a cascade."""
+        return options.tgt_lang == "en"
+
     def propose_all(self, calls: list) -> list[Candidate]:
         """Several hypotheses' proposals as one batch: ``(hypothesis, banned)`` pairs."""
         self.batches.append(len(calls))

@@ -137,3 +137,21 @@ def test_a_bad_flag_is_one_line_of_error(capsys):
 
     assert main(["translate", "sample", "--waitk-k", "0", "--policy", "waitk"]) == 2
     assert capsys.readouterr().err.strip() == "simulst: error: k must be at least 1, not 0"
+
+
+def test_device_and_dtype_resolve_to_what_the_machine_has():
+    import torch
+
+    from simulst.models.device import resolve
+
+    device, dtype = resolve("auto", "auto")
+    assert device == ("cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu")
+    assert dtype == ("float32" if device == "cpu" else "float16")
+    assert resolve("cpu", "auto") == ("cpu", "float32")
+    with pytest.raises(OptionError, match="for accelerators"):
+        resolve("cpu", "float16")
+    if torch.cuda.is_available():
+        assert resolve("cuda", "bfloat16") == ("cuda", "bfloat16")
+    else:
+        with pytest.raises(OptionError, match="no CUDA device"):
+            resolve("cuda", "auto")

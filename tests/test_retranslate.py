@@ -100,7 +100,7 @@ def tiny_whisper():
     mask[60:] = float("-inf")  # the prompt's tokens are never proposed
     backend = SimpleNamespace(
         model=model, sot=60, eot=59, begin_mask=mask, mask=mask, heads=[(1, 0), (1, 1)],
-        options=SimpleNamespace(alignment="normalized"), word_start=np.arange(64) % 3 == 0, ct2=None,
+        options=SimpleNamespace(alignment="normalized"), word_start=np.arange(64) % 3 == 0, ct2=None, device="cpu",
     )
     backend.decode_steps = types.MethodType(WhisperBackend.decode_steps, backend)
     encoded = torch.randn(1, 40, 32, dtype=torch.float64)

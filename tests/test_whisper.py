@@ -253,3 +253,23 @@ def test_the_no_speech_gate_reads_whispers_calibrated_window(whisper_base):
     events, _ = stream(strict, "de-000", "alignatt", None, src_lang="de")
     first = next(e for e in events if e.type == "commit")
     assert first.source_ms >= 5000 and "thank" not in first.text.lower(), first
+
+
+def test_terms_and_a_prompt_prime_the_decoder_for_the_whole_stream(whisper_base, tmp_path, capsys):
+    """Without them the clip's "Kowloon" comes out as "Cov-Lum" (or "Kovloom"); the glossary spells it, from the
+    command line's file as from a start message's text; the primer stays in front of the bounded history."""
+    from simulst.cli import main
+    from simulst.errors import OptionError
+
+    glossary = tmp_path / "terms.txt"
+    glossary.write_text("Kowloon\nVictoria Harbour\n")
+    assert main(["translate", "sample", "--terms", str(glossary)]) == 0
+    assert "Kowloon" in capsys.readouterr().out.splitlines()[-1]
+    stream = whisper_base.open(SessionOptions(src_lang="de", terms="Kowloon; Victoria Harbour", prompt="A tour."))
+    assert whisper_base.tokenizer.decode(stream.primer) == " A tour. Kowloon, Victoria Harbour."
+    context = list(range(200, 400))
+    previous = stream.previous(context)
+    assert previous[: 1 + len(stream.primer)] == [whisper_base.startofprev, *stream.primer]
+    assert len(previous) == 1 + whisper_base.options.max_context and previous[-1] == 399
+    with pytest.raises(OptionError, match="reads at most 48"):
+        whisper_base.open(SessionOptions(src_lang="de", prompt="word " * 60))

@@ -55,7 +55,7 @@ def _add_mic(sub) -> None:
     )
     mc.add_argument("--server", help="ws:// URL of a simulst server (default: run the model here)")
     mc.add_argument("--token", help="bearer token for the server")
-    mc.add_argument("--device", help="input device name or index (default: the system default)")
+    mc.add_argument("--input-device", help="the audio input: a device name or index (default: the system default)")
     mc.add_argument("--seconds", type=float, help="stop after this much audio (default: until Ctrl-C)")
     add_model_flags(mc)
     mc.set_defaults(run=run_mic, partials=True)
@@ -71,7 +71,7 @@ def run_mic(ns: argparse.Namespace) -> int:
     from simulst.streaming.protocol import start_message
 
     stop = threading.Event()
-    blocks = microphone(ns.device, ns.seconds, stop)
+    blocks = microphone(ns.input_device, ns.seconds, stop)
     transcript = Transcript()
     console = Console(stderr=True)
     model, spec = specs(ns)
