@@ -101,3 +101,23 @@ def test_an_unsupported_architecture_is_a_clear_error(tmp_path, capsys):
     path = tiny_models.foreign(tmp_path)
     assert main(["translate", str(clip("en-003")), "--model", str(path)]) == 2
     assert "holds a 'bert' model, which simulst cannot run" in capsys.readouterr().err
+
+
+def test_the_simuleval_agent_runs_a_family_model(models, tmp_path):
+    """Inside SimulEval 1.1.4 (--simulst-model DIR routes as --model does), with the text of simulst eval."""
+    from simulst.eval.data import Row
+    from simulst.eval.instances import read_log
+    from simulst.eval.run import evaluate
+    from tests.test_simuleval import run_simuleval
+
+    backend = build.model(ModelSpec("whisper", {"model": models["s2t"]}))
+    rows = [Row("a", clip("en-003"), "en", "de", "", "ein Test")]
+    options = SessionOptions(max_tokens=6)
+    evaluate(rows, backend, build.factory(backend, SessionSpec(options, "waitk")), options, tmp_path / "ours", progress=None)
+    out, _ = run_simuleval(tmp_path, "simulst.eval.simuleval_agent.SimulstAgent", [rows[0].audio], [rows[0].reference],
+                           "--simulst-model", models["s2t"], "--simulst-src-lang", "en", "--simulst-tgt-lang", "de",
+                           "--simulst-policy", "waitk", "--simulst-max-tokens", "6")
+    # the random model's commits end inside its word-less pieces, which SimulEval's writes (joined by spaces) cut
+    # into words: the same text but for those spaces (docs/evaluation.md)
+    theirs, ours = (["".join(i["prediction"].split()) for i in read_log(path)] for path in (out / "instances.log", tmp_path / "ours" / "instances.log"))
+    assert theirs == ours and ours[0]
