@@ -40,6 +40,19 @@ class Candidate:
         return int(np.argmax(self.attention if self.alignment is None else self.alignment))
 
 
+def unbanned(candidate: Candidate, logprobs, banned: Collection[int], word_start: np.ndarray, ends: Collection[int]) -> Candidate:
+    """``candidate``, or where its token is ``banned``, the best other token of the same distribution (``logprobs``,
+    a torch vector) with the same attention and state: a guard's ruled-out token costs no decoder pass."""
+    import dataclasses
+
+    if candidate.token not in banned:
+        return candidate
+    logprobs = logprobs.clone()
+    logprobs[list(banned)] = float("-inf")
+    token = int(logprobs.argmax())
+    return dataclasses.replace(candidate, token=token, starts_word=bool(word_start[token]), is_end=token in ends, logprob=float(logprobs[token]))
+
+
 class Hypothesis:
     """The model's proposals over one round's audio, continuing the committed prefix. A backend's hypothesis
     implements ``propose`` and ``accept``; the rest has neutral defaults that a backend overrides where it can."""

@@ -10,17 +10,16 @@ A family (SeamlessM4T v2, Speech2Text) is a subclass that knows its language tok
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Collection, Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 
 from simulst.errors import ModelError, OptionError
-from simulst.models.base import Backend, Candidate, Hypothesis
+from simulst.models.base import Backend, Candidate, Hypothesis, unbanned
 from simulst.models.device import DEVICE_HELP, DTYPE_HELP, Device, Dtype
 from simulst.options import Options, SessionOptions, opt
 
@@ -193,15 +192,7 @@ class Seq2SeqHypothesis(Hypothesis):
     def propose(self, banned: Collection[int] = ()) -> Candidate:
         if self._candidate is None:
             self._step()
-        if self._candidate.token not in banned:
-            return self._candidate
-        logprobs = self._logprobs.clone()
-        logprobs[list(banned)] = float("-inf")
-        token = int(logprobs.argmax())
-        b = self.backend
-        return dataclasses.replace(
-            self._candidate, token=token, starts_word=bool(b.word_start[token]), is_end=token in b.eos, logprob=float(logprobs[token])
-        )
+        return unbanned(self._candidate, self._logprobs, banned, self.backend.word_start, self.backend.eos)
 
     def accept(self, candidate: Candidate) -> None:
         self._feed, self._candidate = [candidate.token], None

@@ -17,7 +17,7 @@ import numpy as np
 
 from simulst.errors import OptionError
 from simulst.models import batching
-from simulst.models.base import Backend, Candidate, Hypothesis
+from simulst.models.base import Backend, Candidate, Hypothesis, unbanned
 from simulst.models.device import DEVICE_HELP, DTYPE_HELP, Device, Dtype
 from simulst.models.whisper_decoder import DecoderCache, Step, bfloat16_linears, decode
 from simulst.options import Options, SessionOptions, opt
@@ -427,15 +427,7 @@ class WhisperHypothesis(Hypothesis):
     def propose(self, banned: Collection[int] = ()) -> Candidate:
         if self._candidate is None:
             self._check(self._source[self._next :])
-        if self._candidate.token not in banned:
-            return self._candidate
-        logprobs = self._logprobs.clone()
-        logprobs[list(banned)] = float("-inf")
-        token = int(logprobs.argmax())
-        b = self.backend
-        return dataclasses.replace(
-            self._candidate, token=token, starts_word=bool(b.word_start[token]), is_end=token == b.eot, logprob=float(logprobs[token])
-        )
+        return unbanned(self._candidate, self._logprobs, banned, self.backend.word_start, (self.backend.eot,))
 
     def accept(self, candidate: Candidate) -> None:
         self._first = False
