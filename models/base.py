@@ -76,6 +76,11 @@ class Hypothesis:
         """A guess of the coming tokens (the previous round's provisional tail), to verify in one parallel pass
         before the first ``accept``; the proposals stay those of greedy decoding. Ignored by default."""
 
+    def speech(self) -> bool:
+        """Whether the model hears speech in the audio: asked once the policy would write a segment's first
+        word (a model that hears none writes its usual hallucination on leading noise). True by default."""
+        return True
+
 
 class Stream(Protocol):
     def begin(self, audio: np.ndarray, prefix: Sequence[int], final: bool, context: Sequence[int] = ()) -> Hypothesis | None:

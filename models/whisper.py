@@ -26,6 +26,8 @@ SAMPLE_RATE = 16000
 HOP = 160
 WINDOW_S = 30
 MAX_DRAFT = 64
+VOICED_S = 10
+"""Seconds of the buffer's end that the no-speech gate's Silero reading covers (at most 0.2 s of its compute)."""
 """Most draft tokens checked in one decoder pass."""
 BUCKET = 0.05
 """Buffers encoded in one pass are at most this much longer than the shortest of them."""
@@ -54,8 +56,9 @@ class WhisperOptions(Options):
     )
     no_speech_threshold: float = opt(
         0.6,
-        "before the first word, wait while Whisper's no-speech probability is above this (Whisper's own threshold; read "
-        "on the 30 s window it is calibrated on, an extra encoder pass in those rounds; 1 disables the gate)", min=0, max=1,
+        "before a segment's first word, wait while Whisper's no-speech probability is above this (Whisper's own "
+        "threshold, on the 30 s window it is calibrated on; read there only where the round's own reading is above half "
+        "of it and Silero VAD hears speech; 1 disables the gate)", min=0, max=1,
     )
     detect_ms: int = opt(2000, "audio (ms) buffered before the source language is detected, when it is not given", min=100, max=30000)
     max_context: int = opt(96, "most context tokens (text of dropped audio) given to the decoder as its previous-text prompt", min=0)
@@ -386,15 +389,13 @@ class WhisperStream:
         if b.multilingual and self.language is None and not final and len(audio) < b.options.detect_ms * SAMPLE_RATE / 1000:
             return None
         started = time.perf_counter()
-        if not prefix and b.silent(audio, self.previous(context)):  # before a segment's first word
-            return None
         encoded = b.encode(audio)
         encode_ms = (time.perf_counter() - started) * 1000
         if b.multilingual and self.language is None:
             self.language = b.detect_language(encoded)
         frames = min(encoded.shape[1], b.frames(len(audio)))
         hyp = WhisperHypothesis(b, encoded, frames, self.prompt(list(context)), list(prefix))
-        hyp.encode_ms = encode_ms
+        hyp.encode_ms, hyp.audio, hyp.previous = encode_ms, audio, self.previous(context)
         return hyp
 
     def detokenize(self, tokens: Sequence[int]) -> str:
@@ -416,6 +417,8 @@ class WhisperHypothesis(Hypothesis):
         self.cache = DecoderCache(encoded)
         self._feed = prompt + prefix
         self._first = not prefix
+        self._sot_at = prompt.index(backend.sot)
+        self._no_speech: float | None = None  # read at the start of transcript in the first pass, before a first word
         self._candidate: Candidate | None = None
         self._rows = None  # alignment heads' cross-attention of every decoder position so far: heads x tokens x frames
         self._drafted: list[tuple[int, Candidate, object]] = []  # (draft token, proposal after it, its logprobs)
@@ -423,6 +426,8 @@ class WhisperHypothesis(Hypothesis):
         self._next = 0  # the draft token the output is expected to match next
         self.steps = 0
         self.encode_ms = 0.0  # the encoder's share of the round
+        self.audio = np.zeros(0, np.float32)  # the round's audio and text prompt, for the no-speech gate
+        self.previous: list[int] = []
 
     def propose(self, banned: Collection[int] = ()) -> Candidate:
         if self._candidate is None:
@@ -444,6 +449,27 @@ class WhisperHypothesis(Hypothesis):
             ahead = self._source[self._next : self._next + 4]  # before it, or one it replaced
             self._next += ahead.index(candidate.token) + 1 if candidate.token in ahead else 1
         self._feed, self._candidate = [candidate.token], None
+
+    def speech(self) -> bool:
+        """The no-speech gate, three readings in order of cost. The round's own encoding (the buffer and the
+        silence pad) reads Whisper's no-speech probability lower than the 30 s window it is calibrated on: below
+        half the threshold it is speech all the same (the window read at most 0.52 there on the dev clips' first
+        rounds). Otherwise Silero VAD must hear speech in the last ``VOICED_S`` seconds (a few ms a second of
+        audio), and then the window decides (``WhisperBackend.silent``: an encoder pass; both counted in the
+        round's encoder share)."""
+        from simulst.streaming.vad import voiced
+
+        b = self.backend
+        if b.no_speech is None or b.options.no_speech_threshold >= 1:
+            return True
+        if self._no_speech is None:
+            self.propose()
+        if self._no_speech is not None and self._no_speech < b.options.no_speech_threshold / 2:
+            return True
+        started = time.perf_counter()
+        heard = voiced(self.audio[-VOICED_S * SAMPLE_RATE :]) and not b.silent(self.audio, self.previous)
+        self.encode_ms += (time.perf_counter() - started) * 1000
+        return heard
 
     def draft(self, tokens: Sequence[int]) -> None:
         """Check ``tokens`` as the likely continuation in one decoder pass (call before the first ``accept``)."""
@@ -467,12 +493,18 @@ class WhisperHypothesis(Hypothesis):
         b = self.backend
         ids = self._feed + draft
         predicted = list(range(len(ids) - len(draft) - 1 if self._feed else 0, len(ids)))
-        step = batching.run(b.decode_steps, Step(ids, self.cache, predicted))
+        sot = self._first and self._rows is None and b.no_speech is not None  # the gate's cheap reading
+        step = batching.run(b.decode_steps, Step(ids, self.cache, ([self._sot_at] if sot else []) + predicted))
         self.steps += 1
+        logits, hidden = step.logits, step.hidden
+        if sot:
+            with torch.inference_mode():
+                self._no_speech = float(torch.softmax(logits[0].float(), -1)[b.no_speech])
+            logits, hidden = logits[1:], hidden[1:]
         self._rows = step.cross if self._rows is None else torch.cat([self._rows, step.cross], 1)
         offset = self._rows.shape[1] - len(ids)
         self._feed, begin = [], self._first and bool(self._feed)
-        return proposals(b, step.logits, step.hidden, self._rows, [offset + i for i in predicted], begin)
+        return proposals(b, logits, hidden, self._rows, [offset + i for i in predicted], begin)
 
 
 def proposals(backend: WhisperBackend, logits, hidden, rows, positions: list[int], begin: bool) -> list[tuple[Candidate, object]]:

@@ -159,6 +159,7 @@ class Session:
         self.vad = vad  # feed(samples) -> speech flag per window; pauses end a segment
         self._silence = 0  # trailing samples without speech
         self._heard = False  # speech since the last pause
+        self._spoken = False  # the model's no-speech gate passed since the history last held no committed token
 
     @property
     def source_ms(self) -> float:
@@ -237,9 +238,13 @@ class Session:
         before = self.committed
         tail: list[int] = []
         revising, observes = self.policy.revises, self.policy.observes
+        if hyp is not None and self.options.draft:
+            hyp.draft(self._tail)
+        if hyp is not None and (revising or observes or self.options.partials) and not self._hears(hyp):
+            self.decoder_steps += hyp.steps  # they show or read the model's text every round: none on no speech
+            self.encode_ms += hyp.encode_ms
+            hyp = None
         if hyp is not None:
-            if self.options.draft:
-                hyp.draft(self._tail)
             forced = 0 if closing else self._forced(upto)
             if revising:
                 tail = self._retranslate(hyp, closing, forced)
@@ -253,7 +258,7 @@ class Session:
             self.encode_ms += hyp.encode_ms
         self._tail = tail
         if not closing:
-            self._trim(upto, heard=hyp is not None)
+            self._trim(upto, hyp)
         compute = self.clock() - start
         self.compute_s += compute
         if hyp is not None:
@@ -314,10 +319,18 @@ class Session:
                 if self.options.whole_words and not candidate.starts_word:
                     return self._commit(written, hyp.frames, keep=_last_word_start(written))
                 break
+            if not written and not self._hears(hyp):
+                break
             hyp.accept(candidate)
             written.append(candidate)
             words += candidate.starts_word or not (self.tokens or self.context or written[:-1])
         return self._commit(written, hyp.frames, keep=len(written))
+
+    def _hears(self, hyp: Hypothesis) -> bool:
+        """The no-speech gate, asked when a first word would be written (or shown) while no committed token is
+        buffered; once it passes, not again until the history holds none."""
+        self._spoken = self._spoken or bool(self.tokens) or hyp.speech()
+        return self._spoken
 
     def _ban(self, verdict, position: int, token: int) -> bool:
         """After a repetition, rule out the token that started it at its output position (at most a few there),
@@ -353,16 +366,17 @@ class Session:
             return 0
         return int((upto - limit // 2 - self._offset) * 1000 / self._rate / self.backend.frame_ms)
 
-    def _trim(self, upto: int, heard: bool) -> None:
+    def _trim(self, upto: int, hyp: Hypothesis | None) -> None:
         """Bound the history: once the buffer is over its limit, drop the audio before a committed word, keeping
         about half the limit (the model keeps some of what it heard, and the tokens of it as its prefix).
 
         With no committed word to cut at (the model's output for the old half, written by ``_forced``, was
-        empty), the old half is dropped all the same: a ``guard`` event says so when the model heard speech."""
+        empty), the old half is dropped all the same: a ``guard`` event says so when the model heard speech
+        (``hyp``: the round's hypothesis, None when the model did not run)."""
         limit = self.options.max_buffer_ms * self._rate // 1000
         if upto - self._offset <= limit:
             return
-        if heard and not self.tokens:
+        if hyp is not None and not self.tokens and self._hears(hyp):
             self._guards.append("overflow")
         margin = self._rate // 5  # 200 ms before the word's attention peak
         half = upto - limit // 2
@@ -377,6 +391,7 @@ class Session:
         self._base += self.stream.detokenize(self.tokens[:tokens])
         self.context = (self.context + self.tokens[:tokens])[-self.options.context_tokens :]
         self.tokens, self._marks = self.tokens[tokens:], self._marks[tokens:]
+        self._spoken = self._spoken and bool(self.tokens)
         self._buffer = self._buffer[cut - self._offset :]
         self._offset = cut
 

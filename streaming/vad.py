@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import threading
+
 import numpy as np
 
 from simulst.errors import ModelError
@@ -28,3 +31,22 @@ class SileroVAD:
         self.rest = audio[whole:]
         with torch.inference_mode():
             return [float(self.model(torch.from_numpy(audio[i : i + WINDOW]), 16000)) >= self.threshold for i in range(0, whole, WINDOW)]
+
+
+@functools.lru_cache(maxsize=None)
+def _shared() -> tuple[SileroVAD, threading.Lock]:
+    return SileroVAD(), threading.Lock()
+
+
+def voiced(audio: np.ndarray) -> bool:
+    """Whether Silero hears speech anywhere in ``audio`` (16 kHz; read from its start, stopping at the first
+    speech window). One model serves every thread, one call at a time."""
+    import torch
+
+    vad, lock = _shared()
+    with lock, torch.inference_mode():
+        vad.model.reset_states()
+        return any(
+            float(vad.model(torch.from_numpy(audio[i : i + WINDOW]), 16000)) >= vad.threshold
+            for i in range(0, len(audio) // WINDOW * WINDOW, WINDOW)
+        )

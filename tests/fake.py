@@ -37,6 +37,8 @@ class FakeBackend(Backend):
     """Share of every token's attention put on the last frame (the rest on its aligned frame)."""
     loop_after: int | None = None
     """From this token on, the last two words repeat forever (a decoding loop)."""
+    speech_from_ms: float = 0.0
+    """The no-speech gate hears speech only in audio that reaches this source time."""
     batched: bool = False
     """Send proposals through models/batching.py (``batches`` records the size of each batch)."""
     sample_rate: int = 1000
@@ -46,6 +48,8 @@ class FakeBackend(Backend):
     opened: list = field(default_factory=list)
     begun: list = field(default_factory=list)
     """``(samples, prefix tokens, context tokens)`` of every round."""
+    gated: list = field(default_factory=list)
+    """The source ms (end of the round's audio) of every ask of the no-speech gate."""
 
     def open(self, options: SessionOptions) -> "FakeStream":
         self.opened.append(options)
@@ -115,6 +119,11 @@ class FakeHypothesis(Hypothesis):
 
     def accept(self, candidate: Candidate) -> None:
         self.next += 1
+
+    def speech(self) -> bool:
+        end_ms = self.offset_ms + self.frames * self.backend.frame_ms
+        self.backend.gated.append(end_ms)
+        return end_ms >= self.backend.speech_from_ms
 
 
 GUESS = 1000

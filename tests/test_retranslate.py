@@ -99,7 +99,7 @@ def tiny_whisper():
     mask = torch.zeros(64, dtype=torch.float64)
     mask[60:] = float("-inf")  # the prompt's tokens are never proposed
     backend = SimpleNamespace(
-        model=model, sot=60, eot=59, begin_mask=mask, mask=mask, heads=[(1, 0), (1, 1)],
+        model=model, sot=60, eot=59, no_speech=None, begin_mask=mask, mask=mask, heads=[(1, 0), (1, 1)],
         options=SimpleNamespace(alignment="normalized"), word_start=np.arange(64) % 3 == 0, ct2=None, device="cpu",
     )
     backend.decode_steps = types.MethodType(WhisperBackend.decode_steps, backend)

@@ -40,6 +40,21 @@ def test_alignatt_reads_while_attention_is_on_the_last_frames():
     ]
 
 
+def test_the_no_speech_gate_is_asked_when_a_first_word_would_be_written():
+    """Whisper's gate costs an encoder pass over its 30 s window: it runs only in rounds where the policy would
+    write the first word (or partials show text), and once it has passed, not again."""
+    deaf = FakeBackend(WORDS, speech_from_ms=2500)
+    events = run(deaf, AlignAtt(AlignAttOptions(threshold_ms=20)), 4)
+    assert [(e.text, e.source_ms) for e in events if e.type == "commit"] == [(" one two three", 3000), (" four", 4000), (" five", 4000)]
+    assert deaf.gated == [1000, 2000, 3000]
+    strict = FakeBackend(WORDS)
+    run(strict, AlignAtt(AlignAttOptions(threshold_ms=600)), 4)
+    assert strict.gated == [2000]  # the policy reads at 1 s: nothing to ask
+    shown = FakeBackend(WORDS, speech_from_ms=1500)
+    events = run(shown, WaitK(WaitKOptions(k=3)), 4, SessionOptions(partials=True))
+    assert shown.gated == [1000, 2000] and [e.source_ms for e in events if e.type == "partial"][0] == 2000
+
+
 def test_elapsed_queues_rounds_when_compute_is_slower_than_real_time():
     # 1.5 s of compute per 1 s round: the stream falls behind and emissions queue
     events = run(FakeBackend(WORDS), AlignAtt(AlignAttOptions(threshold_ms=20)), 4, clock=StepClock(1.5))

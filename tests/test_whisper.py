@@ -240,15 +240,21 @@ def test_a_long_utterance_without_pauses_stays_bounded(whisper_base, tmp_path):
 
 
 def test_the_no_speech_gate_reads_whispers_calibrated_window(whisper_base):
-    """The sample clip is near-silent for its first 4.3 s. Whisper's no-speech probability read on the rounds'
+    """The sample clip is near-silent for its first 4.3 s (Silero hears no speech there: the gate holds without
+    reading the window). Whisper's no-speech probability read on the rounds'
     short encoding (3 s and the 8 s silence pad) was 0.603 at 3 s, a hair above the 0.6 threshold, and a
     "Thank you." came through wherever the numbers fell the other way (or the threshold was 0.65); read on the
     30 s window it is calibrated on, the gate holds with a margin and lets speech through."""
     from simulst.demos import SAMPLE_CLIP
 
+    from simulst.streaming.vad import voiced
+
     audio = load_audio(SAMPLE_CLIP)
     assert all(whisper_base.silent(audio[: s * 16000], []) for s in (1, 2, 3, 4))
     assert not any(whisper_base.silent(audio[: s * 16000], []) for s in (6, 7))
+    assert not voiced(audio[: 4 * 16000]) and voiced(audio[: 6 * 16000])
+    session = whisper_base.open(SessionOptions(src_lang="de"))
+    assert [session.begin(audio[: s * 16000], [], False).speech() for s in (3, 7)] == [False, True]
     strict = build.backend("whisper", {"model": "whisper-base", "no_speech_threshold": 0.65, "decoder_dtype": whisper_base.decoder_dtype})
     events, _ = stream(strict, "de-000", "alignatt", None, src_lang="de")
     first = next(e for e in events if e.type == "commit")
