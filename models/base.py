@@ -53,6 +53,27 @@ def unbanned(candidate: Candidate, logprobs, banned: Collection[int], word_start
     return dataclasses.replace(candidate, token=token, starts_word=bool(word_start[token]), is_end=token in ends, logprob=float(logprobs[token]))
 
 
+WORD_NATS = 1.0
+"""A glossary term's word (its first, or a later word of a multi-word term) is written where the model gives its
+first token at most this much less than its best."""
+PIECE_NATS = 5.0
+"""Inside a term's word once begun, its next piece is written where the model gives it at most this much less."""
+
+
+def glossary_choice(logprobs, history: Sequence[int], terms: Sequence[Sequence[int]], word_start: np.ndarray) -> int | None:
+    """The token a glossary term writes in place of the model's best (``logprobs``, a torch vector, after the
+    output ``history``), or None. Each term continues from its longest begun prefix at the end of the history;
+    the longest continuation the model finds likely enough (``WORD_NATS``, ``PIECE_NATS``) wins."""
+    best, choice, longest = float(logprobs.max()), None, -1
+    for term in terms:
+        begun = next(k for k in range(len(term) - 1, -1, -1) if k <= len(history) and list(history[len(history) - k :]) == list(term[:k]))
+        token = term[begun]
+        margin = WORD_NATS if word_start[token] else PIECE_NATS
+        if begun > longest and float(logprobs[token]) >= best - margin:
+            choice, longest = token, begun
+    return choice
+
+
 class Hypothesis:
     """The model's proposals over one round's audio, continuing the committed prefix. A backend's hypothesis
     implements ``propose`` and ``accept``; the rest has neutral defaults that a backend overrides where it can."""

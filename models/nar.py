@@ -163,7 +163,7 @@ class NarBackend(Backend):
         return False
 
     def open(self, options: SessionOptions) -> NarStream:
-        if options.primer():
+        if options.primer() or options.glossary():
             raise OptionError("the NAR head reads no prompt or terms: leave out --prompt and --terms")
         source, target = options.src_lang or "en", options.tgt_lang if options.task == "translate" else options.src_lang
         if source != "en" or (target or "en") != "en":

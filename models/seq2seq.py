@@ -139,7 +139,7 @@ class Seq2SeqBackend(Backend):
         return not self.languages or self.code(options.tgt_lang) in self.languages
 
     def open(self, options: SessionOptions) -> Seq2SeqStream:
-        if options.primer():
+        if options.primer() or options.glossary():
             raise OptionError(f"{self.identity} reads no prompt or terms (Whisper does): leave out --prompt and --terms")
         return Seq2SeqStream(self, self.prompt(options))
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from simulst.errors import OptionError
 from simulst.models import batching
-from simulst.models.base import Backend, Candidate, Hypothesis, unbanned
+from simulst.models.base import Backend, Candidate, Hypothesis, glossary_choice, unbanned
 from simulst.models.device import DEVICE_HELP, DTYPE_HELP, Device, Dtype
 from simulst.models.whisper_decoder import DecoderCache, Step, bfloat16_linears, decode
 from simulst.options import Options, SessionOptions, opt
@@ -355,15 +355,16 @@ def alignments(rows, positions, width: int = 7, causal: bool = True):
 
 
 class WhisperStream:
-    """One session's view of the model: its languages, task and primer (prompt and terms)."""
+    """One session's view of the model: its languages, task, primer (the prompt) and glossary (the terms)."""
 
     def __init__(self, backend: WhisperBackend, options: SessionOptions) -> None:
         self.backend, self.options = backend, options
         self.language = options.src_lang if backend.multilingual else None
         text = options.primer()
         self.primer = backend.tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
+        self.terms = [backend.tokenizer.encode(" " + term, add_special_tokens=False).ids for term in options.glossary()]
         if self.primer and (backend.startofprev is None or len(self.primer) > backend.options.max_context // 2):
-            raise OptionError(f"the prompt and terms take {len(self.primer)} tokens; {backend.options.model} reads at most "
+            raise OptionError(f"the prompt takes {len(self.primer)} tokens; {backend.options.model} reads at most "
                               f"{backend.options.max_context // 2 if backend.startofprev is not None else 0} before the stream")
 
     def previous(self, context: Sequence[int]) -> list[int]:
@@ -395,7 +396,7 @@ class WhisperStream:
             self.language = b.detect_language(encoded)
         frames = min(encoded.shape[1], b.frames(len(audio)))
         hyp = WhisperHypothesis(b, encoded, frames, self.prompt(list(context)), list(prefix))
-        hyp.encode_ms, hyp.audio, hyp.previous = encode_ms, audio, self.previous(context)
+        hyp.encode_ms, hyp.audio, hyp.previous, hyp.terms = encode_ms, audio, self.previous(context), self.terms
         return hyp
 
     def detokenize(self, tokens: Sequence[int]) -> str:
@@ -428,6 +429,8 @@ class WhisperHypothesis(Hypothesis):
         self.encode_ms = 0.0  # the encoder's share of the round
         self.audio = np.zeros(0, np.float32)  # the round's audio and text prompt, for the no-speech gate
         self.previous: list[int] = []
+        self.terms: list[list[int]] = []  # the glossary's terms as tokens
+        self._output = list(prefix)  # the tokens written after the prompt
 
     def propose(self, banned: Collection[int] = ()) -> Candidate:
         if self._candidate is None:
@@ -436,6 +439,7 @@ class WhisperHypothesis(Hypothesis):
 
     def accept(self, candidate: Candidate) -> None:
         self._first = False
+        self._output.append(candidate.token)
         if self._drafted and self._drafted[0][0] == candidate.token:
             _, self._candidate, self._logprobs = self._drafted.pop(0)
             self._next += 1
@@ -504,14 +508,18 @@ class WhisperHypothesis(Hypothesis):
         self._rows = step.cross if self._rows is None else torch.cat([self._rows, step.cross], 1)
         offset = self._rows.shape[1] - len(ids)
         self._feed, begin = [], self._first and bool(self._feed)
-        return proposals(b, logits, hidden, self._rows, [offset + i for i in predicted], begin)
+        histories = [self._output + draft[:k] for k in range(len(predicted))] if self.terms else None
+        return proposals(b, logits, hidden, self._rows, [offset + i for i in predicted], begin, histories, self.terms)
 
 
-def proposals(backend: WhisperBackend, logits, hidden, rows, positions: list[int], begin: bool) -> list[tuple[Candidate, object]]:
+def proposals(
+    backend: WhisperBackend, logits, hidden, rows, positions: list[int], begin: bool, histories=None, terms=()
+) -> list[tuple[Candidate, object]]:
     """The greedy proposal after each decoder position in ``positions`` and the log-probabilities it was chosen
     from: ``logits`` and ``hidden`` hold one row a position, ``rows`` the alignment heads' cross-attention of
     every position so far (heads x positions x frames), indexed by ``positions``; ``begin``: the first position
-    proposes the transcript's first token (Whisper's begin suppression applies). Streaming rounds and
+    proposes the transcript's first token (Whisper's begin suppression applies); ``histories``: the output before
+    each position, where a glossary's ``terms`` may choose the token (``glossary_choice``). Streaming rounds and
     teacher-forced training passes read their candidates here alike."""
     import torch
 
@@ -528,6 +536,9 @@ def proposals(backend: WhisperBackend, logits, hidden, rows, positions: list[int
     results = []
     for k in range(len(positions)):
         token = int(tokens[k])
+        if histories is not None:
+            chosen = glossary_choice(logprobs[k], histories[k], terms, b.word_start)
+            token = token if chosen is None else chosen
         candidate = Candidate(
             token=token,
             starts_word=bool(b.word_start[token]),

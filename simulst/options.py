@@ -90,16 +90,19 @@ class SessionOptions(Options):
     context_tokens: int = opt(64, "committed tokens of dropped audio kept as the model's text context", min=0)
     prompt: str | None = opt(None, "initial context: text the model reads as if it had been said before the stream (topic, names, style); kept for the whole stream")
     terms: str | None = opt(
-        None, "a glossary the model is primed with (names, technical terms), separated by newlines or ';'; on the command "
-        "line also a file of them, one a line; kept for the whole stream",
+        None, "a glossary (names, technical terms), separated by newlines or ';'; on the command line also a file of them, "
+        "one a line: where the model finds a term's next token nearly as likely as its best, the term's is written",
     )
     vad: bool = opt(False, "detect pauses with Silero VAD: at a pause, write out what was heard and start afresh")
     vad_pause_ms: int = opt(600, "silence (ms) that counts as a pause for --vad", min=1)
 
     def primer(self) -> str:
-        """The text a model is primed with: the prompt, then the glossary's terms (empty without either)."""
-        terms = [t.strip() for t in (self.terms or "").replace(";", "\n").splitlines() if t.strip()]
-        return " ".join(p for p in ((self.prompt or "").strip(), ", ".join(terms) + ("." if terms else "")) if p)
+        """The text a model is primed with: the prompt (empty without one)."""
+        return (self.prompt or "").strip()
+
+    def glossary(self) -> list[str]:
+        """The glossary's terms."""
+        return [t.strip() for t in (self.terms or "").replace(";", "\n").splitlines() if t.strip()]
 
     def check(self) -> None:
         if self.max_buffer_ms < 2 * self.chunk_ms:

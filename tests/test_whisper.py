@@ -261,9 +261,10 @@ def test_the_no_speech_gate_reads_whispers_calibrated_window(whisper_base):
     assert first.source_ms >= 5000 and "thank" not in first.text.lower(), first
 
 
-def test_terms_and_a_prompt_prime_the_decoder_for_the_whole_stream(whisper_base, tmp_path, capsys):
+def test_terms_spell_what_the_model_nearly_says_and_a_prompt_primes_the_whole_stream(whisper_base, tmp_path, capsys):
     """Without them the clip's "Kowloon" comes out as "Cov-Lum" (or "Kovloom"); the glossary spells it, from the
-    command line's file as from a start message's text; the primer stays in front of the bounded history."""
+    command line's file as from a start message's text; terms the clip does not hold change nothing; the prompt
+    stays in front of the bounded history."""
     from simulst.cli import main
     from simulst.errors import OptionError
 
@@ -271,11 +272,15 @@ def test_terms_and_a_prompt_prime_the_decoder_for_the_whole_stream(whisper_base,
     glossary.write_text("Kowloon\nVictoria Harbour\n")
     assert main(["translate", "sample", "--terms", str(glossary)]) == 0
     assert "Kowloon" in capsys.readouterr().out.splitlines()[-1]
-    stream = whisper_base.open(SessionOptions(src_lang="de", terms="Kowloon; Victoria Harbour", prompt="A tour."))
-    assert whisper_base.tokenizer.decode(stream.primer) == " A tour. Kowloon, Victoria Harbour."
+    plain, _ = stream(whisper_base, "de-000", "alignatt", None, src_lang="de")
+    unrelated, _ = stream(whisper_base, "de-000", "alignatt", None, src_lang="de", terms="Kubernetes; photosynthesis; Mount Kilimanjaro")
+    assert [(e.text, e.source_ms) for e in unrelated] == [(e.text, e.source_ms) for e in plain]
+    session = whisper_base.open(SessionOptions(src_lang="de", terms="Kowloon; Victoria Harbour", prompt="A tour."))
+    assert whisper_base.tokenizer.decode(session.primer) == " A tour."
+    assert [whisper_base.tokenizer.decode(t) for t in session.terms] == [" Kowloon", " Victoria Harbour"]
     context = list(range(200, 400))
-    previous = stream.previous(context)
-    assert previous[: 1 + len(stream.primer)] == [whisper_base.startofprev, *stream.primer]
+    previous = session.previous(context)
+    assert previous[: 1 + len(session.primer)] == [whisper_base.startofprev, *session.primer]
     assert len(previous) == 1 + whisper_base.options.max_context and previous[-1] == 399
     with pytest.raises(OptionError, match="reads at most 48"):
         whisper_base.open(SessionOptions(src_lang="de", prompt="word " * 60))
