@@ -10,6 +10,10 @@ from pathlib import Path
 from simulst.errors import SimulstError
 
 COLUMNS = ["id", "audio", "duration", "src_lang", "tgt_lang", "source", "reference"]
+TRAINING_COLUMNS = ["id", "audio", "duration", "lang"]
+"""A training set's TSV (../shared/data/train: ``id audio duration lang text source licence``): rows of
+untranscribed speech in ``lang`` (``text`` is optional), read as ``lang`` -> no target (X->en, or English
+transcription, for the recipes)."""
 DEV_DATA = "../shared/data"
 """Where the development sets are unless ``$SIMULST_DEV_DATA`` says otherwise (relative to the working folder)."""
 
@@ -45,7 +49,8 @@ class Row:
 
 
 def read_tsv(path: str | Path, src_lang: str | None = None, tgt_lang: str | None = None) -> list[Row]:
-    """``id audio duration src_lang tgt_lang source reference``, tab-separated, a header, audio relative to the file.
+    """``id audio duration src_lang tgt_lang source reference``, tab-separated, a header, audio relative to the file
+    (or a training set's ``TRAINING_COLUMNS``).
 
     A long-form ``NAME.segments.tsv`` (``segment_id offset duration source reference``, seconds) is read as one
     row: the stream ``NAME.flac`` (or .wav) with its sentences.
@@ -57,6 +62,8 @@ def read_tsv(path: str | Path, src_lang: str | None = None, tgt_lang: str | None
         return [read_stream(path, src_lang, tgt_lang)]
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if set(TRAINING_COLUMNS) <= set(reader.fieldnames or []) and "src_lang" not in (reader.fieldnames or []):
+            return [Row(r["id"], path.parent / r["audio"], r["lang"] or None, None, r.get("text") or "", "") for r in reader]
         missing = set(COLUMNS) - set(reader.fieldnames or [])
         if missing:
             raise SimulstError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected {' '.join(COLUMNS)}")

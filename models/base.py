@@ -131,6 +131,16 @@ class Backend:
         """A per-session stream; raises OptionError for a language or task the model cannot do."""
         raise NotImplementedError
 
+    def knows(self, options: SessionOptions) -> bool:
+        """Whether ``open`` takes these options (a training recipe leaves out rows in languages the model lacks)."""
+        from simulst.errors import OptionError
+
+        try:
+            self.open(options)
+        except OptionError:
+            return False
+        return True
+
     def translates(self, options: SessionOptions) -> bool:
         """Whether the model writes ``options.tgt_lang`` itself (by default it does, and ``open`` refuses what it
         cannot do); where it does not, a cascade translates its transcript (ASR, then text MT)."""

@@ -28,7 +28,7 @@ def test_a_feature_pass_stopped_midway_resumes_with_the_items_it_had_not_done(tm
 
     made, stop_at = [], ["b"]
 
-    def features(backend, audio, options, step_ms):
+    def features(backend, audio, options, step_ms, most_cuts=None):
         if stop_at and options.src_lang == stop_at[0]:
             stop_at.clear()
             raise KeyboardInterrupt
@@ -41,7 +41,48 @@ def test_a_feature_pass_stopped_midway_resumes_with_the_items_it_had_not_done(tm
     with pytest.raises(KeyboardInterrupt):
         teacher.cache_features(Backend(), items, tmp_path, 400)
     assert made == ["a"]
-    paths = teacher.cache_features(Backend(), items, tmp_path, 400)
+    notes = []
+    paths = teacher.cache_features(Backend(), items, tmp_path, 400, lambda done, total, note: notes.append(note))
     assert made == ["a", "b", "c"]  # the first item was not computed again
+    assert notes[0] == "a" and all(n.endswith(" utt/min") for n in notes[1:])  # the rate counts computed items
     assert [int(np.load(p)["tokens"][0]) for p in paths] == [1, 2, 3]
     assert teacher.cache_features(Backend(), items, tmp_path, 400) == paths and made == ["a", "b", "c"]
+
+
+def test_at_most_so_many_truncation_points_spread_over_the_utterance():
+    assert teacher.cut_points(10, 3) == [3, 6, 9]
+    assert teacher.cut_points(100, 10) == list(range(10, 100, 10))
+    assert teacher.cut_points(100, 10, most=3) == [10, 50, 90]
+    assert teacher.cut_points(100, 10, most=20) == teacher.cut_points(100, 10)
+    long = teacher.cut_points(16000 * 60, 6400, most=12)
+    assert len(long) == 12 and long[0] == 6400 and long == sorted(set(long))
+
+
+def test_training_rows_come_from_a_training_tsv_in_the_languages_the_model_knows(tmp_path):
+    """The training set's format (id audio duration lang text ...); rows in a language the model lacks are
+    counted and left out; --per-language caps each language."""
+    import shutil
+
+    from simulst.errors import OptionError
+    from simulst.eval.data import read_tsv
+    from simulst.models import base
+    from simulst.training.policy import TrainOptions, training_items
+    from tests.conftest import clip
+
+    for name in ("de-000", "de-001", "fr-000"):
+        shutil.copy(clip(name), tmp_path / f"{name}.flac")
+    lines = ["id\taudio\tduration\tlang\ttext\tsource\tlicence"]
+    lines += [f"{n}\t{n}.flac\t1\t{lang}\t\tcv\tCC0-1.0" for n, lang in (("de-000", "de"), ("de-001", "de"), ("fr-000", "xx"))]
+    (tmp_path / "train.tsv").write_text("\n".join(lines) + "\n")
+    rows = read_tsv(tmp_path / "train.tsv")
+    assert [(r.src_lang, r.tgt_lang, r.reference) for r in rows] == [("de", None, ""), ("de", None, ""), ("xx", None, "")]
+
+    class Backend(base.Backend):
+        def open(self, options):
+            if options.src_lang == "xx":
+                raise OptionError("no such language")
+
+    items, unknown = training_items(rows, TrainOptions(), Backend())
+    assert [(i[2].src_lang, i[2].task) for i in items] == [("de", "translate"), ("de", "translate")] and unknown == {"xx": 1}
+    items, _ = training_items(rows, TrainOptions(per_language=1), Backend())
+    assert len(items) == 1

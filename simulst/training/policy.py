@@ -148,6 +148,10 @@ class TrainOptions(Options):
     synthetic: int = opt(0, "synthetic utterances per language: de, es, it, pt (fortunes), fr (the data's French side), en (Piper)", min=0)
     seed: int = opt(0, "seed of the data draw, the held-out split and the head's initialization")
     step_ms: int = opt(400, "truncation points every this many ms of each utterance", min=1)
+    most_cuts: int | None = opt(
+        None, "at most this many truncation points an utterance, spread evenly (the feature pass then costs in "
+        "proportion to the audio, not its square)", min=2,
+    )
     epochs: int = opt(12, "passes over the cached samples", min=1)
     alpha: float = opt(0.5, "cost of reading, in nats: write when the rest of the audio would add less to the token", min=0)
     beta: float = opt(0.25, "entropy weight: the softness of the trained write probability", min=0)
@@ -156,6 +160,7 @@ class TrainOptions(Options):
     gamma: float = opt(1.0, "dar: weight of the decision-attentive regularizer (0: REINA's loss alone)", min=0)
     text_k: int = opt(3, "dar: k of the text wait-k policy on the source transcript's words", min=1)
     limit: int | None = opt(None, "only the first N rows of the data (a quick run)", min=1)
+    per_language: int | None = opt(None, "at most this many utterances in each source language, drawn with --seed (English against the rest)", min=1)
 
 
 def row_options(row):
@@ -169,10 +174,33 @@ def row_options(row):
     return None
 
 
-def train_policy(kind: str, data: list[str], output: str | Path, options: TrainOptions, backend, console=None) -> Path:
-    """The whole recipe: synthetic speech, cached features, training; returns the head's card path."""
+def training_items(rows, options: TrainOptions, backend) -> tuple[list[tuple[str, Path, object]], dict[str, int]]:
+    """``(item id, audio, session options)`` of the rows a recipe trains on: X->en or English rows of at most
+    ``max_s`` seconds, at most ``per_language`` of each source language (drawn with ``seed``); and the count of
+    rows left out in each language the model does not know."""
+    import random
+
     import soundfile
 
+    items, unknown, taken = [], {}, {}
+    order = list(rows)
+    if options.per_language:
+        random.Random(options.seed).shuffle(order)
+    for row in order:
+        session = row_options(row)
+        if session is None or taken.get(row.src_lang, 0) == options.per_language:
+            continue
+        if not backend.knows(session):
+            unknown[row.src_lang] = unknown.get(row.src_lang, 0) + 1
+            continue
+        if soundfile.info(str(row.audio)).duration <= options.max_s:
+            items.append((f"{row.id}:{row.audio}", row.audio, session))
+            taken[row.src_lang] = taken.get(row.src_lang, 0) + 1
+    return items, unknown
+
+
+def train_policy(kind: str, data: list[str], output: str | Path, options: TrainOptions, backend, console=None) -> Path:
+    """The whole recipe: synthetic speech, cached features, training; returns the head's card path."""
     from simulst.errors import SimulstError
     from simulst.eval.data import read_tsv
     from simulst.training.progress import recipe_bars
@@ -188,14 +216,10 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
         if options.synthetic:
             texts = training_texts(rows, options.synthetic, options.seed)
             synthetic = synthesize(texts, output / "synthetic", options.seed, bar("synthetic speech"))
-        items = [
-            (f"{row.id}:{row.audio}", row.audio, row_options(row))
-            for row in rows + synthetic
-            if row_options(row) is not None and soundfile.info(str(row.audio)).duration <= options.max_s
-        ]
+        items, unknown = training_items(rows + synthetic, options, backend)
         if not items:
-            raise SimulstError("no training rows: give X->en or English rows of at most --max-s seconds")
-        paths = cache_features(backend, items, output / "features", options.step_ms, bar("features (frozen model)"))
+            raise SimulstError("no training rows: give X->en or English rows of at most --max-s seconds, in languages the model knows")
+        paths = cache_features(backend, items, output / "features", options.step_ms, bar("features (frozen model)"), options.most_cuts)
         samples = load_samples(paths)
         if not len(samples):
             raise SimulstError("the model wrote nothing for any training row")
@@ -206,7 +230,10 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
     for _, audio, session_options in items:
         key = f"{session_options.src_lang}-{'en' if session_options.task == 'translate' else session_options.src_lang} {'synthetic' if 'synth-' in str(audio) else 'real'}"
         counts[key] = counts.get(key, 0) + 1
-    data_card = {"files": [str(p) for p in data], "utterances": len(paths), "by_source": counts, "synthetic_per_language": options.synthetic, "samples": len(samples)}
+    data_card = {
+        "files": [str(p) for p in data], "utterances": len(paths), "by_source": counts, "left_out_languages": unknown,
+        "synthetic_per_language": options.synthetic, "samples": len(samples),
+    }
     skip = {"synthetic", "seed", "limit"} | ({"gamma", "text_k"} if kind != "dar" else set())
     training = {**{k: v for k, v in vars(options).items() if k not in skip}, "report": report, "minutes": (time.perf_counter() - started) / 60}
     name = f"{kind}-{Path(backend.options.model).name}"

@@ -12,6 +12,7 @@ per utterance (npz), so training never runs Whisper again.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -61,15 +62,24 @@ def teacher_pass(backend, stream, audio: np.ndarray, tokens: Sequence[int]) -> d
     return {"target": np.asarray(target, np.float32), "hidden": np.stack(hidden), "scalars": np.stack(values)}
 
 
-def utterance_features(backend, audio: np.ndarray, options: SessionOptions, step_ms: int) -> dict[str, np.ndarray] | None:
+def cut_points(samples: int, step: int, most: int | None = None) -> list[int]:
+    """Truncation points every ``step`` samples before the end; with ``most``, at most that many, spread evenly
+    over them (a pass at each costs its length: without a cap the feature pass grows with the square of the
+    utterance, with one with its length)."""
+    cuts = list(range(step, samples, step))
+    if most is None or len(cuts) <= most:
+        return cuts
+    return [cuts[round(i * (len(cuts) - 1) / max(most - 1, 1))] for i in range(most)]
+
+
+def utterance_features(backend, audio: np.ndarray, options: SessionOptions, step_ms: int, most_cuts: int | None = None) -> dict[str, np.ndarray] | None:
     """Targets, truncation points and per-(cut, token) features of one utterance; None if the model wrote nothing."""
     stream = backend.open(options)
     tokens = offline_tokens(backend, stream, audio, options)
     if not tokens:
         return None
     full = teacher_pass(backend, stream, audio, tokens)
-    step = step_ms * backend.sample_rate // 1000
-    cuts = list(range(step, len(audio), step))
+    cuts = cut_points(len(audio), step_ms * backend.sample_rate // 1000, most_cuts)
     passes = [teacher_pass(backend, stream, audio[:cut], tokens) for cut in cuts]
     transcript = tokens if options.task == "transcribe" else None
     words = transcript_words(backend, audio, options.src_lang, transcript)
@@ -86,27 +96,32 @@ def utterance_features(backend, audio: np.ndarray, options: SessionOptions, step
     }
 
 
-def cache_key(backend, row_id: str, options: SessionOptions, step_ms: int) -> str:
-    return key(CACHE_VERSION, backend.identity, FEATURES, backend.options.alignment, backend.options.pad_ms, row_id, options.task, options.src_lang, step_ms)
+def cache_key(backend, row_id: str, options: SessionOptions, step_ms: int, most_cuts: int | None = None) -> str:
+    cuts = (step_ms,) if most_cuts is None else (step_ms, most_cuts)
+    return key(CACHE_VERSION, backend.identity, FEATURES, backend.options.alignment, backend.options.pad_ms, row_id, options.task, options.src_lang, *cuts)
 
 
-def cache_features(backend, items, cache_dir: str | Path, step_ms: int = 400, progress=None) -> list[Path]:
+def cache_features(backend, items, cache_dir: str | Path, step_ms: int = 400, progress=None, most_cuts: int | None = None) -> list[Path]:
     """Features of every ``(row_id, audio_path, options)`` item, computed once into ``cache_dir``; returns the
-    npz files (items the model wrote nothing for are left out). ``progress(done, total, row_id)`` reports."""
+    npz files (items the model wrote nothing for are left out). ``progress(done, total, note)`` reports, the
+    note with the utterances computed a minute (cached ones cost nothing and are not counted)."""
     from simulst.streaming.audio import load_audio
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths, computed, started = [], 0, time.perf_counter()
     for done, (row_id, audio_path, options) in enumerate(items):
         def make() -> dict:
-            features = utterance_features(backend, load_audio(audio_path, backend.sample_rate), options, step_ms)
+            nonlocal computed
+            features = utterance_features(backend, load_audio(audio_path, backend.sample_rate), options, step_ms, most_cuts)
+            computed += 1
             return {"empty": np.bool_(features is None), **(features or {})}
 
-        path = once(cache_dir / f"{cache_key(backend, row_id, options, step_ms)}.npz", make)
+        path = once(cache_dir / f"{cache_key(backend, row_id, options, step_ms, most_cuts)}.npz", make)
         if not np.load(path)["empty"]:
             paths.append(path)
         if progress:
-            progress(done + 1, len(items), row_id)
+            minutes = (time.perf_counter() - started) / 60
+            progress(done + 1, len(items), f"{computed / minutes:.1f} utt/min" if computed else row_id)
     return paths
 
