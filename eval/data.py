@@ -42,6 +42,8 @@ class Row:
     reference: str
     segments: tuple[tuple[float, float, str, str], ...] = ()
     """For a long-form stream: ``(offset_ms, duration_ms, source, reference)`` of each sentence."""
+    licence: str = ""
+    """The audio's licence, where the data file gives one (a training set's ``licence`` column)."""
 
     @property
     def direction(self) -> str:
@@ -63,7 +65,7 @@ def read_tsv(path: str | Path, src_lang: str | None = None, tgt_lang: str | None
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         if set(TRAINING_COLUMNS) <= set(reader.fieldnames or []) and "src_lang" not in (reader.fieldnames or []):
-            return [Row(r["id"], path.parent / r["audio"], r["lang"] or None, None, r.get("text") or "", "") for r in reader]
+            return [Row(r["id"], path.parent / r["audio"], r["lang"] or None, None, r.get("text") or "", "", licence=r.get("licence") or "") for r in reader]
         missing = set(COLUMNS) - set(reader.fieldnames or [])
         if missing:
             raise SimulstError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected {' '.join(COLUMNS)}")

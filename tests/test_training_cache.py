@@ -63,6 +63,8 @@ def test_training_rows_come_from_a_training_tsv_in_the_languages_the_model_knows
     counted and left out; --per-language caps each language."""
     import shutil
 
+    import soundfile
+
     from simulst.errors import OptionError
     from simulst.eval.data import read_tsv
     from simulst.models import base
@@ -82,7 +84,9 @@ def test_training_rows_come_from_a_training_tsv_in_the_languages_the_model_knows
             if options.src_lang == "xx":
                 raise OptionError("no such language")
 
-    items, unknown = training_items(rows, TrainOptions(), Backend())
+    items, sources, unknown = training_items(rows, TrainOptions(), Backend())
     assert [(i[2].src_lang, i[2].task) for i in items] == [("de", "translate"), ("de", "translate")] and unknown == {"xx": 1}
-    items, _ = training_items(rows, TrainOptions(per_language=1), Backend())
+    hours = sum(soundfile.info(str(tmp_path / f"{n}.flac")).duration for n in ("de-000", "de-001")) / 3600
+    assert sources == {"de-en real": {"utterances": 2, "hours": pytest.approx(hours, abs=1e-4), "licences": ["CC0-1.0"]}}
+    items, _, _ = training_items(rows, TrainOptions(per_language=1), Backend())
     assert len(items) == 1

@@ -174,15 +174,16 @@ def row_options(row):
     return None
 
 
-def training_items(rows, options: TrainOptions, backend) -> tuple[list[tuple[str, Path, object]], dict[str, int]]:
+def training_items(rows, options: TrainOptions, backend) -> tuple[list[tuple[str, Path, object]], dict[str, dict], dict[str, int]]:
     """``(item id, audio, session options)`` of the rows a recipe trains on: X->en or English rows of at most
-    ``max_s`` seconds, at most ``per_language`` of each source language (drawn with ``seed``); and the count of
+    ``max_s`` seconds, at most ``per_language`` of each source language (drawn with ``seed``); what they are by
+    source (direction, real or synthetic: utterances, hours, licences), for the head's card; and the count of
     rows left out in each language the model does not know."""
     import random
 
     import soundfile
 
-    items, unknown, taken = [], {}, {}
+    items, sources, unknown, taken = [], {}, {}, {}
     order = list(rows)
     if options.per_language:
         random.Random(options.seed).shuffle(order)
@@ -193,10 +194,19 @@ def training_items(rows, options: TrainOptions, backend) -> tuple[list[tuple[str
         if not backend.knows(session):
             unknown[row.src_lang] = unknown.get(row.src_lang, 0) + 1
             continue
-        if soundfile.info(str(row.audio)).duration <= options.max_s:
+        seconds = soundfile.info(str(row.audio)).duration
+        if seconds <= options.max_s:
             items.append((f"{row.id}:{row.audio}", row.audio, session))
             taken[row.src_lang] = taken.get(row.src_lang, 0) + 1
-    return items, unknown
+            synthetic = "synth-" in str(row.audio)
+            target = "en" if session.task == "translate" else session.src_lang
+            source = sources.setdefault(f"{session.src_lang}-{target} {'synthetic' if synthetic else 'real'}", {"utterances": 0, "hours": 0.0, "licences": []})
+            source["utterances"] += 1
+            source["hours"] = round(source["hours"] + seconds / 3600, 4)
+            licence = "synthetic speech (docs/policies.md)" if synthetic else row.licence or "see the data file"
+            if licence not in source["licences"]:
+                source["licences"].append(licence)
+    return items, sources, unknown
 
 
 def train_policy(kind: str, data: list[str], output: str | Path, options: TrainOptions, backend, console=None) -> Path:
@@ -216,7 +226,7 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
         if options.synthetic:
             texts = training_texts(rows, options.synthetic, options.seed)
             synthetic = synthesize(texts, output / "synthetic", options.seed, bar("synthetic speech"))
-        items, unknown = training_items(rows + synthetic, options, backend)
+        items, sources, unknown = training_items(rows + synthetic, options, backend)
         if not items:
             raise SimulstError("no training rows: give X->en or English rows of at most --max-s seconds, in languages the model knows")
         paths = cache_features(backend, items, output / "features", options.step_ms, bar("features (frozen model)"), options.most_cuts)
@@ -226,12 +236,8 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
         loss_fn = losses[kind](samples, options)
         train_bar = bar("training")
         net, report = train_head(samples, loss_fn, options.seed, options.epochs, progress=lambda d, t, e: train_bar(d, t, f"loss {e['train_loss']:.4f}"))
-    counts: dict[str, int] = {}
-    for _, audio, session_options in items:
-        key = f"{session_options.src_lang}-{'en' if session_options.task == 'translate' else session_options.src_lang} {'synthetic' if 'synth-' in str(audio) else 'real'}"
-        counts[key] = counts.get(key, 0) + 1
     data_card = {
-        "files": [str(p) for p in data], "utterances": len(paths), "by_source": counts, "left_out_languages": unknown,
+        "files": [str(p) for p in data], "utterances": len(paths), "by_source": sources, "left_out_languages": unknown,
         "synthetic_per_language": options.synthetic, "samples": len(samples),
     }
     skip = {"synthetic", "seed", "limit"} | ({"gamma", "text_k"} if kind != "dar" else set())
