@@ -26,9 +26,9 @@ SAMPLE_RATE = 16000
 HOP = 160
 WINDOW_S = 30
 MAX_DRAFT = 64
+"""Most draft tokens checked in one decoder pass."""
 VOICED_S = 10
 """Seconds of the buffer's end that the no-speech gate's Silero reading covers (at most 0.2 s of its compute)."""
-"""Most draft tokens checked in one decoder pass."""
 BUCKET = 0.05
 """Buffers encoded in one pass are at most this much longer than the shortest of them."""
 
