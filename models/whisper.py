@@ -396,7 +396,7 @@ class WhisperStream:
             self.language = b.detect_language(encoded)
         frames = min(encoded.shape[1], b.frames(len(audio)))
         hyp = WhisperHypothesis(b, encoded, frames, self.prompt(list(context)), list(prefix))
-        hyp.encode_ms, hyp.audio, hyp.previous, hyp.terms = encode_ms, audio, self.previous(context), self.terms
+        hyp.encode_ms, hyp.audio, hyp.terms = encode_ms, audio, self.terms
         return hyp
 
     def detokenize(self, tokens: Sequence[int]) -> str:
@@ -418,7 +418,7 @@ class WhisperHypothesis(Hypothesis):
         self.cache = DecoderCache(encoded)
         self._feed = prompt + prefix
         self._first = not prefix
-        self._sot_at = prompt.index(backend.sot)
+        self._previous = prompt[: prompt.index(backend.sot)]  # the previous-text prompt, before start of transcript
         self._no_speech: float | None = None  # read at the start of transcript in the first pass, before a first word
         self._candidate: Candidate | None = None
         self._rows = None  # alignment heads' cross-attention of every decoder position so far: heads x tokens x frames
@@ -427,8 +427,7 @@ class WhisperHypothesis(Hypothesis):
         self._next = 0  # the draft token the output is expected to match next
         self.steps = 0
         self.encode_ms = 0.0  # the encoder's share of the round
-        self.audio = np.zeros(0, np.float32)  # the round's audio and text prompt, for the no-speech gate
-        self.previous: list[int] = []
+        self.audio = np.zeros(0, np.float32)  # the round's audio, for the no-speech gate
         self.terms: list[list[int]] = []  # the glossary's terms as tokens
         self._output = list(prefix)  # the tokens written after the prompt
 
@@ -471,7 +470,7 @@ class WhisperHypothesis(Hypothesis):
         if self._no_speech is not None and self._no_speech < b.options.no_speech_threshold / 2:
             return True
         started = time.perf_counter()
-        heard = voiced(self.audio[-VOICED_S * SAMPLE_RATE :]) and not b.silent(self.audio, self.previous)
+        heard = voiced(self.audio[-VOICED_S * SAMPLE_RATE :]) and not b.silent(self.audio, self._previous)
         self.encode_ms += (time.perf_counter() - started) * 1000
         return heard
 
@@ -498,7 +497,7 @@ class WhisperHypothesis(Hypothesis):
         ids = self._feed + draft
         predicted = list(range(len(ids) - len(draft) - 1 if self._feed else 0, len(ids)))
         sot = self._first and self._rows is None and b.no_speech is not None  # the gate's cheap reading
-        step = batching.run(b.decode_steps, Step(ids, self.cache, ([self._sot_at] if sot else []) + predicted))
+        step = batching.run(b.decode_steps, Step(ids, self.cache, ([len(self._previous)] if sot else []) + predicted))
         self.steps += 1
         logits, hidden = step.logits, step.hidden
         if sot:
