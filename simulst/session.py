@@ -240,11 +240,9 @@ class Session:
         revising, observes = self.policy.revises, self.policy.observes
         if hyp is not None and self.options.draft:
             hyp.draft(self._tail)
-        if hyp is not None and (revising or observes or self.options.partials) and not self._hears(hyp):
-            self.decoder_steps += hyp.steps  # they show or read the model's text every round: none on no speech
-            self.encode_ms += hyp.encode_ms
-            hyp = None
-        if hyp is not None:
+        # policies that show or read the model's text every round see none where it hears no speech
+        heard = hyp is not None and (not (revising or observes or self.options.partials) or self._hears(hyp))
+        if heard:
             forced = 0 if closing else self._forced(upto)
             if revising:
                 tail = self._retranslate(hyp, closing, forced)
@@ -254,14 +252,15 @@ class Session:
                     tail = held + [c.token for c in self._continue(hyp, held)]
             if observes and not closing:
                 self.policy.observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
+        if hyp is not None:
             self.decoder_steps += hyp.steps
             self.encode_ms += hyp.encode_ms
         self._tail = tail
         if not closing:
-            self._trim(upto, hyp)
+            self._trim(upto, hyp if heard else None)
         compute = self.clock() - start
         self.compute_s += compute
-        if hyp is not None:
+        if heard:
             self.updates_ms.append(compute * 1000)
         # live-stream time: a round starts once its audio has arrived and the previous round is done
         self._finish_ms = max(self.source_ms, self._finish_ms) + compute * 1000
@@ -273,7 +272,7 @@ class Session:
                 self.text = stable
         self._events.extend(Guard(reason, **stamp) for reason in self._guards)
         self._guards = []
-        if (tail and self.options.partials) or (revising and hyp is not None and not closing):
+        if (tail and self.options.partials) or (revising and heard and not closing):
             full = (self._base + self.stream.detokenize(self.tokens + tail)).rstrip("\ufffd")
             self._events.append(Partial(full[len(self.text) :], **stamp))
         if final:
