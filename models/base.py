@@ -40,6 +40,18 @@ class Candidate:
         return int(np.argmax(self.attention if self.alignment is None else self.alignment))
 
 
+def proposal(logprobs, token: int, word_start: np.ndarray, ends: Collection[int], attention: np.ndarray, hidden, alignment: np.ndarray | None) -> Candidate:
+    """The candidate ``token`` chosen from one position's ``logprobs`` (a torch vector on the CPU): its word start,
+    end, log-probability and the distribution's entropy; ``hidden`` is the decoder state there (a torch vector)."""
+    import torch
+
+    entropy = -(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum()
+    return Candidate(
+        token=token, starts_word=bool(word_start[token]), is_end=token in ends, attention=attention,
+        logprob=float(logprobs[token]), entropy=float(entropy), hidden=hidden.float().cpu().numpy().copy(), alignment=alignment,
+    )
+
+
 def unbanned(candidate: Candidate, logprobs, banned: Collection[int], word_start: np.ndarray, ends: Collection[int]) -> Candidate:
     """``candidate``, or where its token is ``banned``, the best other token of the same distribution (``logprobs``,
     a torch vector) with the same attention and state: a guard's ruled-out token costs no decoder pass."""

@@ -19,7 +19,7 @@ from typing import Collection, Sequence
 import numpy as np
 
 from simulst.errors import ModelError, OptionError
-from simulst.models.base import Backend, Candidate, Hypothesis, unbanned
+from simulst.models.base import Backend, Candidate, Hypothesis, proposal, unbanned
 from simulst.models.device import DEVICE_HELP, DTYPE_HELP, Device, Dtype
 from simulst.options import Options, SessionOptions, opt
 
@@ -224,15 +224,10 @@ class Seq2SeqHypothesis(Hypothesis):
             self._rows = rows if self._rows is None else torch.cat([self._rows, rows], 1)
             last = self._rows.shape[1] - 1
             alignment = alignments(self._rows, [last]).numpy()[0]
-            entropy = float(-(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum())
+            self._candidate = proposal(logprobs, int(logprobs.argmax()), b.word_start, b.eos, self._rows[:, last].mean(0).numpy(), hidden, alignment)
         self.steps += 1
         self._feed = []
-        token = int(logprobs.argmax())
         self._logprobs = logprobs
-        self._candidate = Candidate(
-            token=token, starts_word=bool(b.word_start[token]), is_end=token in b.eos, attention=self._rows[:, last].mean(0).numpy(),
-            logprob=float(logprobs[token]), entropy=entropy, hidden=hidden.float().cpu().numpy().copy(), alignment=alignment,
-        )
 
 
 def speech_seq2seq(kind: str) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 
 from simulst.errors import OptionError
 from simulst.models import batching
-from simulst.models.base import Backend, Candidate, Hypothesis, glossary_choice, unbanned
+from simulst.models.base import Backend, Candidate, Hypothesis, glossary_choice, proposal, unbanned
 from simulst.models.device import DEVICE_HELP, DTYPE_HELP, Device, Dtype
 from simulst.models.whisper_decoder import DecoderCache, Step, bfloat16_linears, decode
 from simulst.options import Options, SessionOptions, opt
@@ -527,26 +527,16 @@ def proposals(
         masks = torch.stack([b.begin_mask if begin and k == 0 else b.mask for k in range(len(positions))])
         logprobs = torch.log_softmax(logits.float() + masks, dim=-1).cpu()
         tokens = logprobs.argmax(-1)
-        entropy = -(logprobs.exp() * torch.nan_to_num(logprobs, neginf=0.0)).sum(-1)
         rows = rows.float().cpu()
         alignment = alignments(rows, positions).numpy() if b.options.alignment == "normalized" else None
         attention = rows[:, positions].mean(0).numpy()
         hidden = hidden.float().cpu()
-    results = []
-    for k in range(len(positions)):
-        token = int(tokens[k])
-        if histories is not None:
-            chosen = glossary_choice(logprobs[k], histories[k], terms, b.word_start)
-            token = token if chosen is None else chosen
-        candidate = Candidate(
-            token=token,
-            starts_word=bool(b.word_start[token]),
-            is_end=token == b.eot,
-            attention=attention[k],
-            logprob=float(logprobs[k, token]),
-            entropy=float(entropy[k]),
-            hidden=hidden[k].numpy().copy(),
-            alignment=None if alignment is None else alignment[k],
-        )
-        results.append((candidate, logprobs[k]))
+        results = []
+        for k in range(len(positions)):
+            token = int(tokens[k])
+            if histories is not None:
+                chosen = glossary_choice(logprobs[k], histories[k], terms, b.word_start)
+                token = token if chosen is None else chosen
+            candidate = proposal(logprobs[k], token, b.word_start, (b.eot,), attention[k], hidden[k], None if alignment is None else alignment[k])
+            results.append((candidate, logprobs[k]))
     return results

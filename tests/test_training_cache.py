@@ -60,7 +60,7 @@ def test_at_most_so_many_truncation_points_spread_over_the_utterance():
 
 def test_training_rows_come_from_a_training_tsv_in_the_languages_the_model_knows(tmp_path):
     """The training set's format (id audio duration lang text ...); rows in a language the model lacks are
-    counted and left out; --per-language caps each language."""
+    counted and left out; --per-language caps each language, --languages chooses them."""
     import shutil
 
     import soundfile
@@ -90,3 +90,5 @@ def test_training_rows_come_from_a_training_tsv_in_the_languages_the_model_knows
     assert sources == {"de-en real": {"utterances": 2, "hours": pytest.approx(hours, abs=1e-4), "licences": ["CC0-1.0"]}}
     items, _, _ = training_items(rows, TrainOptions(per_language=1), Backend())
     assert len(items) == 1
+    items, _, unknown = training_items(rows, TrainOptions(languages="fr,en"), Backend())
+    assert items == [] and unknown == {}

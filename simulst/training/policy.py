@@ -161,6 +161,11 @@ class TrainOptions(Options):
     text_k: int = opt(3, "dar: k of the text wait-k policy on the source transcript's words", min=1)
     limit: int | None = opt(None, "only the first N rows of the data (a quick run)", min=1)
     per_language: int | None = opt(None, "at most this many utterances in each source language, drawn with --seed (English against the rest)", min=1)
+    languages: str | None = opt(None, "only rows in these source languages, comma-separated (e.g. de,es,fr,it,pt,en)")
+
+    def wanted(self, language: str | None) -> bool:
+        """Whether rows in ``language`` are trained on (all languages without ``languages``)."""
+        return self.languages is None or language in self.languages.split(",")
 
 
 def row_options(row):
@@ -176,7 +181,7 @@ def row_options(row):
 
 def training_items(rows, options: TrainOptions, backend) -> tuple[list[tuple[str, Path, object]], dict[str, dict], dict[str, int]]:
     """``(item id, audio, session options)`` of the rows a recipe trains on: X->en or English rows of at most
-    ``max_s`` seconds, at most ``per_language`` of each source language (drawn with ``seed``); what they are by
+    ``max_s`` seconds in the ``languages`` asked, at most ``per_language`` of each (drawn with ``seed``); what they are by
     source (direction, real or synthetic: utterances, hours, licences), for the head's card; and the count of
     rows left out in each language the model does not know."""
     import random
@@ -189,7 +194,7 @@ def training_items(rows, options: TrainOptions, backend) -> tuple[list[tuple[str
         random.Random(options.seed).shuffle(order)
     for row in order:
         session = row_options(row)
-        if session is None or taken.get(row.src_lang, 0) == options.per_language:
+        if session is None or not options.wanted(row.src_lang) or taken.get(row.src_lang, 0) == options.per_language:
             continue
         if not backend.knows(session):
             unknown[row.src_lang] = unknown.get(row.src_lang, 0) + 1
