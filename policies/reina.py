@@ -21,7 +21,9 @@ HEAD_HELP = "the head: a shipped name or the path of a NAME.json card beside NAM
 class ReinaOptions(Options):
     """REINA (a head trained by simulst train-policy reina; the shipped one is for the embedded whisper-base)."""
 
-    threshold: float = opt(0.5, "WRITE when the head's write probability reaches this (lower: faster)", min=0, max=1)
+    threshold: float | None = opt(
+        None, "WRITE when the head's write probability reaches this (lower: faster; default: the threshold in the head's card, else 0.5)", min=0, max=1
+    )
     head: str = opt(SHIPPED_HEAD, HEAD_HELP)
 
 
@@ -34,10 +36,12 @@ class Reina(Policy):
     def __init__(self, options: ReinaOptions = ReinaOptions()) -> None:
         self.options = options
         self.head = load_head(options.head, self.kind)
+        self.threshold = float(self.head.card.get("threshold", 0.5) if options.threshold is None else options.threshold)
+        """The write probability at which it writes: the option's, else the one its head's card was shipped with."""
 
     def bind(self, backend) -> None:
         self.head.check_backend(backend)
 
     def decide(self, view: StateView) -> Action:
         hidden, values = view_features(view)
-        return Action.WRITE if self.head.write_probability(hidden, values) >= self.options.threshold else Action.READ
+        return Action.WRITE if self.head.write_probability(hidden, values) >= self.threshold else Action.READ
