@@ -81,6 +81,12 @@ def test_a_head_decides_deterministically_and_by_threshold(tmp_path):
     assert 0 < p < 1 and p == loose.head.write_probability(hidden, np.zeros(len(SCALARS), np.float32))
 
 
+def test_the_threshold_defaults_to_the_one_in_the_head_card(tmp_path):
+    assert Reina(ReinaOptions(head=str(_head(tmp_path)))).threshold == 0.5  # a card without one
+    card = str(_head(tmp_path, threshold=0.7))
+    assert Reina(ReinaOptions(head=card)).threshold == 0.7 and Reina(ReinaOptions(head=card, threshold=0.2)).threshold == 0.2
+
+
 def test_a_head_for_another_model_policy_or_feature_set_is_refused(tmp_path):
     other_model = Reina(ReinaOptions(head=str(_head(tmp_path, model="whisper-small"))))
     with pytest.raises(OptionError, match="trained for model 'whisper-small'"):
@@ -138,20 +144,23 @@ def test_cached_features_equal_a_direct_model_call(whisper_float32, tmp_path):
 @pytest.mark.model
 def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
     from simulst.training.policy import TrainOptions, train_policy
-    from tests.conftest import LIBRITRANS
+    from tests.conftest import LIBRITRANS, clip
 
-    options = TrainOptions(synthetic=1, limit=2, step_ms=1000, epochs=2)
-    card_path = train_policy("reina", [str(LIBRITRANS)], tmp_path, options, whisper_base)
+    training = tmp_path / "train.tsv"  # the training set's format: untranscribed speech in a language
+    training.write_text(f"id\taudio\tduration\tlang\tlicence\ncv-de\t{clip('de-000')}\t5\tde\tCC0-1.0\n")
+    options = TrainOptions(synthetic=1, limit=3, step_ms=1000, epochs=2)
+    card_path = train_policy("reina", [str(training), str(LIBRITRANS)], tmp_path, options, whisper_base)
     card = json.loads(card_path.read_text())
     assert card["model"] == whisper_base.identity and card["data"]["samples"] > 0
-    assert {"de-en synthetic", "en-en real"} <= set(card["data"]["by_source"])
-    assert len(card["training"]["report"]["epochs"]) == 2
+    assert {"de-en synthetic", "de-en real", "en-en real"} <= set(card["data"]["by_source"])
+    assert card["data"]["by_source"]["de-en real"]["licences"] == ["CC0-1.0"]
+    assert len(card["training"]["report"]["epochs"]) == 2 and card["threshold"] == 0.5
     load_head(str(card_path), "reina").check_backend(whisper_base)
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("policy", ["reina", "dar"])
-def test_the_shipped_head_translates_a_clip_the_same_way_twice(whisper_base, policy):
+@pytest.mark.parametrize("policy,head", [("reina", None), ("reina", "reina-cv-whisper-base"), ("dar", None)])
+def test_the_shipped_head_translates_a_clip_the_same_way_twice(whisper_base, policy, head):
     from simulst import build
     from simulst.options import SessionOptions
     from simulst.streaming.audio import load_audio
@@ -160,7 +169,7 @@ def test_the_shipped_head_translates_a_clip_the_same_way_twice(whisper_base, pol
     audio = load_audio(clip("es-002"))
     runs = []
     for _ in range(2):
-        session = build.session(whisper_base, build.policy(policy), SessionOptions(src_lang="es"))
+        session = build.session(whisper_base, build.policy(policy, {"head": head} if head else None), SessionOptions(src_lang="es"))
         for start in range(0, len(audio), 16000):
             session.feed_audio(audio[start : start + 16000])
         session.feed_eof()
