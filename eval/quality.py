@@ -37,16 +37,17 @@ def normalize(text: str) -> str:
     return " ".join(_words(text))
 
 
+def edit_distance(hypothesis: Sequence, reference: Sequence) -> int:
+    """Insertions, deletions and substitutions that turn ``hypothesis`` into ``reference``."""
+    row = list(range(len(hypothesis) + 1))
+    for i, r in enumerate(reference, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hypothesis, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[len(hypothesis)]
+
+
 def wer(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Corpus word error rate (%) after lower-casing and removing punctuation."""
-    errors = total = 0
-    for hyp, ref in zip(hypotheses, references):
-        h, r = _words(hyp), _words(ref)
-        row = list(range(len(h) + 1))
-        for i, rw in enumerate(r, 1):
-            prev, row[0] = row[0], i
-            for j, hw in enumerate(h, 1):
-                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
-        errors += row[len(h)]
-        total += len(r)
-    return 100.0 * errors / max(total, 1)
+    errors = sum(edit_distance(_words(h), _words(r)) for h, r in zip(hypotheses, references))
+    return 100.0 * errors / max(sum(len(_words(r)) for r in references), 1)

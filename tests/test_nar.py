@@ -1,61 +1,67 @@
 """The non-autoregressive CTC model: best-path collapse and prefix-constrained decoding on constructed
-log-probabilities, the text vocabulary, and training end to end on a tiny set."""
+log-probabilities, the head's parallel pass against its definition on a tiny random model, the languages and tasks
+a head takes, training end to end on a tiny set, and the shipped head on an English and a German dev clip."""
 
 import numpy as np
 import pytest
 
-from simulst.models.nar import BLANK, SPACE, VOCAB, collapse, continue_prefix, decode_ids, encode_text
+from simulst.models.nar import BLANK, collapse, continue_prefix
+
+A, B, C = 1, 2, 3
 
 
-def frames_of(path: str, second: dict[int, str] | None = None) -> np.ndarray:
-    """Log-probabilities whose best path is ``path`` (``_`` is the blank); ``second`` puts a runner-up symbol at
-    some frames."""
-    logits = np.full((len(path), len(VOCAB)), -8.0)
+def steps_of(path: list[int], second: dict[int, int] | None = None, symbols: int = 4) -> np.ndarray:
+    """Log-probabilities whose best path is ``path`` (0 is the blank); ``second`` puts a runner-up symbol at
+    some steps."""
+    logits = np.full((len(path), symbols), -8.0)
     for t, symbol in enumerate(path):
-        logits[t, BLANK if symbol == "_" else VOCAB.index(symbol)] = 0.0
+        logits[t, symbol] = 0.0
     for t, symbol in (second or {}).items():
-        logits[t, VOCAB.index(symbol)] = -1.0
+        logits[t, symbol] = -1.0
     return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
 
 
 def test_collapse_merges_repeats_and_drops_blanks():
-    best = frames_of("hh_i__  to").argmax(-1)
-    assert [(VOCAB[s], f) for s, f in collapse(best)] == [("h", 0), ("i", 3), (" ", 6), ("t", 8), ("o", 9)]
-    assert decode_ids([s for s, _ in collapse(frames_of("aa_a").argmax(-1))]) == "aa"  # a blank separates a double letter
+    assert collapse([A, A, BLANK, B, BLANK, BLANK, C, C, A]) == [(A, 0), (B, 3), (C, 6), (A, 8)]
+    assert collapse([A, A, BLANK, A]) == [(A, 0), (A, 3)]  # a blank separates a repeated symbol
+    assert collapse([A, B], previous=A) == [(B, 1)]  # the step before was already A
 
 
 def test_the_committed_prefix_is_kept_and_the_rest_continues_it():
-    logprobs = frames_of("ho_ to", second={1: "i"})  # the best path says "ho", "hi" was committed earlier
-    rest = continue_prefix(logprobs, encode_text("hi"))
-    assert decode_ids([s for s, _ in rest]) == " to" and [f for _, f in rest] == [3, 4, 5]
-    assert decode_ids([s for s, _ in continue_prefix(logprobs, [])]) == "ho to"
-    # a prefix ending in the letter the next frames repeat: the repeat is the same letter, a blank makes a new one
-    assert decode_ids([s for s, _ in continue_prefix(frames_of("aa_a"), encode_text("a"))]) == "a"
+    logprobs = steps_of([A, B, BLANK, C], second={1: C})  # the best path says A B C, A C was committed earlier
+    assert continue_prefix(logprobs, [A, C]) == [(C, 3)]  # C aligned at step 1, a blank, then a new C
+    assert continue_prefix(logprobs, [A, B]) == [(C, 3)]
+    assert continue_prefix(logprobs, []) == [(A, 0), (B, 1), (C, 3)]
+    # a prefix ending in the symbol the next steps repeat: the repeat is the same symbol, a blank makes a new one
+    assert continue_prefix(steps_of([A, A, BLANK, A]), [A]) == [(A, 3)]
     # a prefix longer than the audio can spell continues with nothing
-    assert continue_prefix(frames_of("ab"), encode_text("abcd")) == []
+    assert continue_prefix(steps_of([A, B]), [A, B, C, A]) == []
 
 
-def test_text_is_lower_case_characters_of_the_vocabulary():
-    ids = encode_text("Café: naïve -- 42%\u2019s  OK!")
-    assert decode_ids(ids) == "cafe, naive -- 42's ok!"
-    assert SPACE in ids and BLANK not in ids
+def test_the_parallel_pass_is_its_definition_and_a_padded_batch_changes_nothing():
+    """On a tiny random head: stacked frames, the language and task embeddings, the layers, then scores against
+    [blank; Whisper's embeddings of the vocabulary]; each utterance of a padded batch gets what it gets alone."""
+    import torch
 
+    from simulst.models.nar import head_net
 
-@pytest.mark.model
-def test_training_runs_end_to_end_on_a_tiny_set(tmp_path, whisper_base):
-    from simulst.models.nar import NarBackend, NarOptions
-    from simulst.training.nar import NarTrainOptions, train_nar
-    from simulst.options import SessionOptions
-    from tests.conftest import LIBRITRANS
-
-    options = NarTrainOptions(limit=2, synthetic=1, epochs=2, layers=1, width=32)
-    card = train_nar([str(LIBRITRANS)], tmp_path, options, whisper_base)
-    assert card.with_suffix(".pt").exists()
-    assert len((tmp_path / "heldout.tsv").read_text().splitlines()) == 1 + 20 // 10  # every 10th of the 20 rows
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2 * (2 + 2)  # 2 rows + 2 synthetic, whole and truncated
-    backend = NarBackend(NarOptions(head=str(card)))
-    hyp = backend.open(SessionOptions(src_lang="en", task="transcribe")).begin(np.zeros(16000, np.float32), [], True)
-    assert hyp.frames == 50 and hyp.steps == 1
+    torch.manual_seed(0)
+    table = torch.randn(50, 8)
+    vocab = [7, 3, 42]
+    net = head_net(table, vocab, dim=8, width=16, layers=1, stack=2).eval()
+    states, condition = torch.randn(2, 9, 8), torch.tensor([[40, 45], [41, 46]])
+    with torch.inference_mode():
+        alone = [net(states[i : i + 1, : 9 - 4 * i], condition[i : i + 1])[0] for i in range(2)]
+        padding = torch.arange(9)[None] >= torch.tensor([9, 5])[:, None]
+        batch = net(states, condition, padding)
+        x = net.project(torch.nn.functional.pad(states[:1], (0, 0, 0, 1)).reshape(1, 5, 16))
+        x = x + net.condition(torch.cat([table[40], table[45]]))[None, None]
+        scores = net.out(net.layers(x)) @ torch.cat([net.blank, table[vocab]]).T + net.bias  # the unfolded definition
+    assert alone[0].shape == (5, 4) and alone[1].shape == (3, 4)  # ceil(frames / 2) steps, blank + 3 tokens
+    torch.testing.assert_close(alone[0], scores[0].log_softmax(-1))
+    torch.testing.assert_close(batch[0], alone[0])
+    torch.testing.assert_close(batch[1, :3], alone[1], atol=1e-5, rtol=1e-5)
+    assert "table" not in dict(net.named_parameters()) and not any(k.startswith(("table", "vocab")) for k in net.state_dict())
 
 
 def test_a_missing_or_foreign_head_is_refused(tmp_path):
@@ -64,16 +70,52 @@ def test_a_missing_or_foreign_head_is_refused(tmp_path):
 
     with pytest.raises(OptionError, match="no NAR head"):
         NarBackend(NarOptions(head="no-such-head"))
-    (tmp_path / "other.json").write_text('{"format": "something-else"}')
-    with pytest.raises(OptionError, match="has format 'something-else', not 'ctc-chars-v1'"):
-        load_head(str(tmp_path / "other.json"))
+    (tmp_path / "other.json").write_text('{"format": "ctc-chars-v1"}')
+    with pytest.raises(OptionError, match="has format 'ctc-chars-v1', not 'ctc-whisper-tokens-v1'"):
+        load_head(str(tmp_path / "other.json"), None)
 
 
 @pytest.mark.model
-def test_shipped_head_retranslates_english_speech_in_one_pass_per_update(whisper_base):
-    from simulst.clock import StepClock
+def test_training_runs_end_to_end_on_a_tiny_set(tmp_path, whisper_base):
+    """A training TSV with an English and a German row: both cached (whole and truncated, the encoder without a
+    pad), a head trained, loaded by the backend, conditioned on the session's language and task."""
+    import json
+
     from simulst.errors import OptionError
-    from simulst.eval.quality import wer
+    from simulst.models.nar import NarBackend, NarOptions
+    from simulst.options import SessionOptions
+    from simulst.training.nar import NarTrainOptions, train_nar
+    from tests.conftest import clip
+
+    training = tmp_path / "train.tsv"
+    training.write_text(f"id\taudio\tduration\tlang\tlicence\ncv-en\t{clip('en-000')}\t9\ten\tCC0-1.0\ncv-de\t{clip('de-001')}\t9\tde\tCC0-1.0\n")
+    options = NarTrainOptions(epochs=2, layers=1, width=32, valid=1)
+    card = train_nar([str(training)], tmp_path / "out", options, whisper_base)
+    assert card.with_suffix(".pt").exists()
+    cached = sorted((tmp_path / "out" / "cache").glob("*.npz"))
+    assert len(cached) == 2 * 2  # 2 rows, whole and truncated
+    for path in cached:  # the head's states (no pad: 20 ms frames of the audio alone), tokens, aligned frames
+        with np.load(path) as npz:
+            assert len(npz["frames"]) == len(npz["tokens"]) > 0 and npz["frames"].max() < len(npz["states"]) + 400
+    data = json.loads(card.read_text())
+    assert data["pad_ms"] == 0 and data["languages"] == ["de", "en"] and data["vocab"] == sorted(set(data["vocab"]))
+    assert set(data["data"]["by_source"]) == {"en-en real", "de-en real"}
+    backend = NarBackend(NarOptions(head=str(card)))
+    hyp = backend.open(SessionOptions(src_lang="de", tgt_lang="en")).begin(np.zeros(16000, np.float32), [], True)
+    assert hyp.frames == 50 and hyp.steps == 1
+    with pytest.raises(OptionError, match="trained on speech in de, en, not 'fr'"):
+        backend.open(SessionOptions(src_lang="fr", tgt_lang="en"))
+    with pytest.raises(OptionError, match="transcribes English only"):
+        backend.open(SessionOptions(src_lang="de", task="transcribe"))
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("clip_name, src, task, bound", [("en-000", "en", "transcribe", 60.0), ("de-001", "de", "translate", 5.0)])
+def test_shipped_head_retranslates_in_one_pass_per_update(whisper_base, clip_name, src, task, bound):
+    """English transcribed (WER below the bound) and German translated (BLEU above it) by re-translation with the
+    shipped head; bounds from what it gave on these clips when it was shipped (models/heads/README.md), with slack."""
+    from simulst.clock import StepClock
+    from simulst.eval.quality import bleu, wer
     from simulst.models.nar import NarBackend, NarOptions
     from simulst.options import SessionOptions
     from simulst.policies import Retranslate
@@ -82,15 +124,15 @@ def test_shipped_head_retranslates_english_speech_in_one_pass_per_update(whisper
     from tests.conftest import FLEURS, clip
 
     backend = NarBackend(NarOptions())
-    with pytest.raises(OptionError, match="English only"):
-        backend.open(SessionOptions(src_lang="de"))
-    reference = next(line.split("\t")[5] for line in FLEURS.read_text().splitlines() if line.startswith("fleurs-en-000-de"))
-    session = Session(backend, Retranslate(), SessionOptions(src_lang="en", task="transcribe"), StepClock(0))
-    session.feed_audio(load_audio(clip("en-000")))
+    reference = next(line.split("\t")[6] for line in FLEURS.read_text().splitlines() if line.startswith(f"fleurs-{clip_name}"))
+    session = Session(backend, Retranslate(), SessionOptions(src_lang=src, tgt_lang="en", task=task), StepClock(0))
+    session.feed_audio(load_audio(clip(clip_name)))
     session.feed_eof()
     events = list(session.events())
     assert {"partial", "commit", "final"} <= {e.type for e in events}
     assert session.decoder_steps == len(session.updates_ms)  # one parallel pass per update
-    # the shipped head is weak on real speech (WER 79 on this clip when it was shipped; see models/heads/README.md):
-    # this checks that it still spells most of the words' sounds, far from an untrained head's 100
-    assert wer([events[-1].text], [reference]) < 90, events[-1].text
+    text = events[-1].text
+    if task == "transcribe":
+        assert wer([text], [reference]) < bound, text
+    else:
+        assert bleu([text], [reference]) > bound, text

@@ -30,14 +30,14 @@ def add_commands(sub) -> None:
 
     tn = sub.add_parser(
         "train-nar",
-        help="train the non-autoregressive CTC head over the frozen Whisper encoder (English transcription)",
-        description="Sequence-level distillation: the frozen Whisper transcribes every English training row and "
-        "synthetic English speech (Piper, espeak-ng); its encoder states over each utterance and one truncation "
-        "of it are cached once (OUTPUT/cache, reused and resumed), then a small CTC head trains on the cache. Every "
-        "--holdout-every-th English row is left out and listed in OUTPUT/heldout.tsv for evaluation. Writes "
-        "OUTPUT/ctc-MODEL-en.pt and its card OUTPUT/ctc-MODEL-en.json; use it with --backend nar --nar-head CARD.",
+        help="train the non-autoregressive CTC head over the frozen Whisper encoder (X->en translation, English transcription)",
+        description="Sequence-level distillation: the frozen Whisper decodes every training row (English transcribed, "
+        "other languages it knows translated into English); its encoder states over each utterance and one "
+        "truncation of it, with its output for each, are cached once (OUTPUT/cache, reused and resumed), then a "
+        "CTC head over Whisper's tokens trains on the cache. Writes OUTPUT/ctc-MODEL.pt and its card "
+        "OUTPUT/ctc-MODEL.json; use it with --backend nar --nar-head CARD. Keep the rows you evaluate on out of --data.",
     )
-    tn.add_argument("--data", nargs="+", required=True, help="training data TSV(s); their English rows are used")
+    tn.add_argument("--data", nargs="+", required=True, help="training data TSV(s): X->en rows are translated, English rows transcribed")
     tn.add_argument("--output", required=True, help="output directory")
     add_options(tn, NarTrainOptions)
     add_options(tn, WhisperOptions)

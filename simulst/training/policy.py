@@ -143,11 +143,32 @@ def write_card(net, path: Path, policy: str, backend, data: dict, training: dict
 
 
 @dataclass(frozen=True)
-class TrainOptions(Options):
+class Selection(Options):
+    """Which rows of the training data a recipe takes."""
+
+    seed: int = opt(0, "seed of the data draw, the held-out split and the head's initialization")
+    max_s: float = opt(20.0, "leave out training utterances longer than this (seconds)", min=1)
+    per_language: int | None = opt(None, "at most this many utterances in each source language, drawn with --seed (English against the rest)", min=1)
+    languages: str | None = opt(None, "only rows in these source languages, comma-separated (e.g. de,es,fr,it,pt,en)")
+
+    def wanted(self, language: str | None) -> bool:
+        """Whether rows in ``language`` are trained on (all languages without ``languages``)."""
+        return self.languages is None or language in self.languages.split(",")
+
+    def cap(self, language: str | None) -> int | None:
+        """At most this many utterances in ``language`` (None: all)."""
+        return self.per_language
+
+    def arrange(self, picked: list) -> list:
+        """The picked ``(row, session options, seconds)`` a recipe trains on, in the order it computes them."""
+        return picked
+
+
+@dataclass(frozen=True)
+class TrainOptions(Selection):
     """Training a policy head (simulst train-policy)."""
 
     synthetic: int = opt(0, "synthetic utterances per language: de, es, it, pt (fortunes), fr (the data's French side), en (Piper)", min=0)
-    seed: int = opt(0, "seed of the data draw, the held-out split and the head's initialization")
     step_ms: int = opt(400, "truncation points every this many ms of each utterance", min=1)
     most_cuts: int | None = opt(
         None, "at most this many truncation points an utterance, spread evenly (the feature pass then costs in "
@@ -158,16 +179,9 @@ class TrainOptions(Options):
     alpha: float = opt(0.5, "cost of reading, in nats: write when the rest of the audio would add less to the token", min=0)
     beta: float = opt(0.25, "entropy weight: the softness of the trained write probability", min=0)
     monotonic: float = opt(1.0, "weight of the penalty on write probabilities that fall as more audio is read", min=0)
-    max_s: float = opt(20.0, "leave out training utterances longer than this (seconds)", min=1)
     gamma: float = opt(1.0, "dar: weight of the decision-attentive regularizer (0: REINA's loss alone)", min=0)
     text_k: int = opt(3, "dar: k of the text wait-k policy on the source transcript's words", min=1)
     limit: int | None = opt(None, "only the first N rows of the data (a quick run)", min=1)
-    per_language: int | None = opt(None, "at most this many utterances in each source language, drawn with --seed (English against the rest)", min=1)
-    languages: str | None = opt(None, "only rows in these source languages, comma-separated (e.g. de,es,fr,it,pt,en)")
-
-    def wanted(self, language: str | None) -> bool:
-        """Whether rows in ``language`` are trained on (all languages without ``languages``)."""
-        return self.languages is None or language in self.languages.split(",")
 
 
 def row_options(row):
@@ -181,38 +195,39 @@ def row_options(row):
     return None
 
 
-def training_items(rows, options: TrainOptions, backend) -> tuple[list[tuple[str, Path, object]], dict[str, dict], dict[str, int]]:
+def training_items(rows, options: Selection, backend) -> tuple[list[tuple[str, Path, object]], dict[str, dict], dict[str, int]]:
     """``(item id, audio, session options)`` of the rows a recipe trains on: X->en or English rows of at most
-    ``max_s`` seconds in the ``languages`` asked, at most ``per_language`` of each (drawn with ``seed``); what they are by
-    source (direction, real or synthetic: utterances, hours, licences), for the head's card; and the count of
-    rows left out in each language the model does not know."""
-    import random
-
+    ``max_s`` seconds in the ``languages`` asked, at most ``options.cap(language)`` of each (drawn with ``seed``),
+    in ``options.arrange``'s order; what they are by source (direction, real or synthetic: utterances, hours,
+    licences), for the head's card; and the count of rows left out in each language the model does not know."""
     import soundfile
 
-    items, sources, unknown, taken = [], {}, {}, {}
+    picked, unknown, taken = [], {}, {}
     order = list(rows)
-    if options.per_language:
+    if options.per_language or options.cap("en"):
         random.Random(options.seed).shuffle(order)
     for row in order:
         session = row_options(row)
-        if session is None or not options.wanted(row.src_lang) or taken.get(row.src_lang, 0) == options.per_language:
+        if session is None or not options.wanted(row.src_lang) or taken.get(row.src_lang, 0) == options.cap(row.src_lang):
             continue
         if not backend.knows(session):
             unknown[row.src_lang] = unknown.get(row.src_lang, 0) + 1
             continue
         seconds = soundfile.info(str(row.audio)).duration
         if seconds <= options.max_s:
-            items.append((f"{row.id}:{row.audio}", row.audio, session))
+            picked.append((row, session, seconds))
             taken[row.src_lang] = taken.get(row.src_lang, 0) + 1
-            synthetic = "synth-" in str(row.audio)
-            target = "en" if session.task == "translate" else session.src_lang
-            source = sources.setdefault(f"{session.src_lang}-{target} {'synthetic' if synthetic else 'real'}", {"utterances": 0, "hours": 0.0, "licences": []})
-            source["utterances"] += 1
-            source["hours"] = round(source["hours"] + seconds / 3600, 4)
-            licence = "synthetic speech (docs/policies.md)" if synthetic else row.licence or "see the data file"
-            if licence not in source["licences"]:
-                source["licences"].append(licence)
+    items, sources = [], {}
+    for row, session, seconds in options.arrange(picked):
+        items.append((f"{row.id}:{row.audio}", row.audio, session))
+        synthetic = "synth-" in str(row.audio)
+        target = "en" if session.task == "translate" else session.src_lang
+        source = sources.setdefault(f"{session.src_lang}-{target} {'synthetic' if synthetic else 'real'}", {"utterances": 0, "hours": 0.0, "licences": []})
+        source["utterances"] += 1
+        source["hours"] = round(source["hours"] + seconds / 3600, 4)
+        licence = "synthetic speech (docs/policies.md)" if synthetic else row.licence or "see the data file"
+        if licence not in source["licences"]:
+            source["licences"].append(licence)
     return items, sources, unknown
 
 

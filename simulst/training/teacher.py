@@ -41,9 +41,10 @@ def offline_tokens(backend, stream, audio: np.ndarray, options: SessionOptions) 
     return [c.token for c in continuation(hyp, guard, MAX_TOKENS)]
 
 
-def teacher_pass(backend, stream, audio: np.ndarray, tokens: Sequence[int]) -> dict[str, np.ndarray]:
-    """Per target token, over ``audio``: ``target`` log p(y_t | y_<t, audio), and the head's features of the
-    model's proposal at that position (``hidden``, ``scalars``), as a streaming round computes them."""
+def forced_proposals(backend, stream, audio: np.ndarray, tokens: Sequence[int]) -> tuple[list, int]:
+    """The model's proposal at every position of ``tokens``, teacher-forced over ``audio`` as a streaming round
+    computes it (the backend's encoder and decoder pass, ``models.whisper.proposals``): ``(candidate,
+    log-probabilities)`` pairs, and the encoder frames that hold the audio."""
     from simulst.models.whisper import proposals
 
     b = backend
@@ -52,9 +53,17 @@ def teacher_pass(backend, stream, audio: np.ndarray, tokens: Sequence[int]) -> d
     prompt = stream.prompt()
     positions = list(range(len(prompt) - 1, len(prompt) - 1 + len(tokens)))
     step = b.forced(encoded, prompt + list(tokens), positions)
+    return proposals(b, step.logits, step.hidden, step.cross, positions, begin=True), frames
+
+
+def teacher_pass(backend, stream, audio: np.ndarray, tokens: Sequence[int]) -> dict[str, np.ndarray]:
+    """Per target token, over ``audio``: ``target`` log p(y_t | y_<t, audio), and the head's features of the
+    model's proposal at that position (``hidden``, ``scalars``), as a streaming round computes them."""
+    b = backend
+    candidates, frames = forced_proposals(b, stream, audio, tokens)
     source_ms = len(audio) * 1000 / b.sample_rate
     hidden, values, target = [], [], []
-    for t, (candidate, logprobs) in enumerate(proposals(b, step.logits, step.hidden, step.cross, positions, begin=True)):
+    for t, (candidate, logprobs) in enumerate(candidates):
         features = view_features(StateView(candidate, source_ms, frames, b.frame_ms, 0, 0, prefix=t))
         hidden.append(features[0])
         values.append(features[1])
