@@ -128,15 +128,6 @@ def head_net(table, vocab: Sequence[int], dim: int, width: int = 256, layers: in
     return CtcHead()
 
 
-def load_head(name: str, table):
-    """``(net, card)`` of a head over Whisper's embedding ``table``; refuses a card of another format."""
-    from simulst.cards import load_card
-
-    card = load_card(name, SHIPPED, "NAR head", {"format": FORMAT})
-    data = card.data
-    return card.load_into(head_net(table, data["vocab"], data["dim"], data["width"], data["layers"], data["stack"])), data
-
-
 @dataclass(frozen=True)
 class NarOptions(Options):
     """The non-autoregressive model: a CTC head over the frozen Whisper encoder (X->en translation, English transcription)."""
@@ -160,12 +151,14 @@ class NarBackend(Backend):
         from simulst.models.whisper import WhisperOptions
 
         self.options = options
-        card = load_card(options.head, SHIPPED, "NAR head", {"format": FORMAT}).data
+        head = load_card(options.head, SHIPPED, "NAR head", {"format": FORMAT})
+        card = self.card = head.data
         self.encoder = build.backend("whisper", WhisperOptions(model=card["encoder"], encoder=options.encoder, threads=options.threads, decoder_threads=0,
                                                                pad_ms=card["pad_ms"], device=options.device, dtype=options.dtype))
         if self.encoder.identity != card["model"]:
             raise OptionError(f"NAR head {options.head} was trained on {card['model']}, not on {self.encoder.identity}")
-        self.net, self.card = load_head(options.head, self.encoder.model.model.decoder.embed_tokens.weight.detach())
+        table = self.encoder.model.model.decoder.embed_tokens.weight.detach()
+        self.net = head.load_into(head_net(table, card["vocab"], card["dim"], card["width"], card["layers"], card["stack"]))
         self.net.to(self.encoder.device, self.encoder.model.dtype)
         self.tokens = np.asarray([BLANK, *self.card["vocab"]])  # symbol -> Whisper token
         self.symbols = {int(t): i for i, t in enumerate(self.tokens) if i}
