@@ -238,10 +238,10 @@ class NarHypothesis(Hypothesis):
 
     def propose(self, banned: Collection[int] = ()) -> Candidate:
         b = self.backend
-        token = int(b.tokens[self._rest[self._at][0]]) if self._at < len(self._rest) else None
-        if token is None or token in banned:
+        symbol, step = self._rest[self._at] if self._at < len(self._rest) else (BLANK, 0)
+        token = int(b.tokens[symbol])
+        if symbol == BLANK or token in banned:
             return Candidate(token=b.encoder.eot, starts_word=False, is_end=True, attention=np.full(max(self.frames, 1), 1 / max(self.frames, 1)))
-        symbol, step = self._rest[self._at]
         attention = np.zeros(self.frames)
         attention[min(step * b.stack, self.frames - 1)] = 1.0
         return Candidate(token=token, starts_word=bool(b.encoder.word_start[token]), is_end=False, attention=attention, logprob=float(self._logprobs[step, symbol]))
