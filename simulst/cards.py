@@ -74,7 +74,7 @@ def save(net, card: dict, path: str | Path, half: bool = False) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.half() if half else v for k, v in net.state_dict().items()}
+    state = {k: (v.half() if half else v).cpu() for k, v in net.state_dict().items()}
     torch.save(state, path.with_suffix(".pt"))
     path.with_suffix(".json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path.with_suffix(".json")

@@ -75,6 +75,23 @@ def test_a_missing_or_foreign_head_is_refused(tmp_path):
         NarBackend(NarOptions(head=str(tmp_path / "other.json")))
 
 
+def test_a_truncation_keeps_the_tokens_heard_before_it():
+    """A cut's target: the teacher's tokens whose next token the alignment puts at or before the cut; the cut
+    points are drawn per utterance (the same whatever else is drawn)."""
+    from simulst.training.nar import cut_fractions, heard, utterance_parts
+
+    frames = np.array([3, 10, 18, 30])
+    assert [heard(frames, cut) for cut in (2, 9, 10, 17, 29, 30, 99)] == [0, 0, 1, 1, 2, 3, 3]
+    assert heard(np.array([3, 20, 12]), 15) == 0  # stops at the first token not yet followed
+    assert cut_fractions(0, "a", 3) == cut_fractions(0, "a", 5)[:3] != cut_fractions(1, "a", 3)
+    assert all(0.4 <= f <= 0.9 for f in cut_fractions(0, "b", 20))
+    states = [np.zeros((n, 2), np.float16) for n in (40, 20, 4)]  # whole, a cut at 20 frames, one at 4
+    parts = utterance_parts(states, [5, 6, 7, 8], frames, (1, 2), "u", stack=2)
+    assert [p[1] for p in parts] == [[5, 6, 7, 8], [5, 6]]  # the cut at frame 4 heard nothing: left out
+    assert parts[1][4].tolist() == [1, 5]  # steps of 2 frames: the aligned frames 3 and 10
+    assert utterance_parts([np.zeros((3, 2))], [5, 5, 6], frames[:3], (1, 2), "u", stack=2) == []  # too short to spell
+
+
 @pytest.mark.model
 def test_training_runs_end_to_end_on_a_tiny_set(tmp_path, whisper_base):
     """A training TSV with an English and a German row: both cached (whole and truncated, the encoder without a
@@ -92,11 +109,12 @@ def test_training_runs_end_to_end_on_a_tiny_set(tmp_path, whisper_base):
     options = NarTrainOptions(epochs=2, layers=1, width=32, valid=1)
     card = train_nar([str(training)], tmp_path / "out", options, whisper_base)
     assert card.with_suffix(".pt").exists()
-    cached = sorted((tmp_path / "out" / "cache").glob("*.npz"))
-    assert len(cached) == 2 * 2  # 2 rows, whole and truncated
-    for path in cached:  # the head's states (no pad: 20 ms frames of the audio alone), tokens, aligned frames
-        with np.load(path) as npz:
-            assert len(npz["frames"]) == len(npz["tokens"]) > 0 and npz["frames"].max() < len(npz["states"]) + 400
+    cached = [dict(np.load(path)) for path in sorted((tmp_path / "out" / "cache").glob("*.npz"))]
+    whole = [c for c in cached if "tokens" in c]
+    assert len(whole) == 2 and len(cached) == 2 * (1 + options.cuts)  # 2 rows: the whole utterance, and truncations' states
+    for c in whole:  # the head's states (no pad: 20 ms frames of the audio alone), the teacher's tokens, aligned frames
+        assert len(c["frames"]) == len(c["tokens"]) > 0 and c["frames"].max() < len(c["states"]) + 400
+    assert all(len(c["states"]) < max(len(w["states"]) for w in whole) for c in cached if "tokens" not in c)  # 40-90% of one
     data = json.loads(card.read_text())
     assert data["pad_ms"] == 0 and data["languages"] == ["de", "en"] and data["vocab"] == sorted(set(data["vocab"]))
     assert set(data["data"]["by_source"]) == {"en-en real", "de-en real"}

@@ -4,11 +4,13 @@ The frozen Whisper decodes every training utterance as a session would (English 
 translated into English; its own output, not a human reference, is the target: sequence-level knowledge
 distillation, so any speech in a language it knows is training data), and one teacher-forced pass over its output
 gives the frame each token is about (the peak of its alignment heads, as AlignAtt reads them). The encoder's states
-over the utterance, and over one truncation of it with the model's output for that truncation (what a streaming
-round sees), are cached once per utterance; the encoder runs as the NAR backend runs it (``--encoder-pad-ms``, no
-silence pad by default), the teacher as the whisper backend does. The head trains on the cache only: CTC, plus the
-cross-entropy of each token at its aligned step (``--align``), which guides CTC to where the teacher heard the
-token. Its output vocabulary is the Whisper tokens of the targets, scored against Whisper's own token embeddings.
+over the utterance and over ``--cuts`` truncations of it (what a streaming round sees) are cached once per
+utterance; a truncation's target is the teacher's tokens heard before it (by their aligned frames), so only the
+whole utterance is decoded. The encoder runs as the NAR backend runs it (``--encoder-pad-ms``, no silence pad by
+default), the teacher as the whisper backend does. The head trains on the cache only (on the model's ``--device``):
+CTC, plus the cross-entropy of each token at its aligned step (``--align``), which guides CTC to where the teacher
+heard the token. Its output vocabulary is the Whisper tokens of the targets, scored against Whisper's own token
+embeddings.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class NarTrainOptions(Selection):
     stack: int = opt(2, "encoder frames (20 ms) stacked into one CTC step", min=1)
     valid: int = opt(100, "utterances held out of training to validate (token error rate per epoch)", min=1)
     align: float = opt(1.0, "weight of the cross-entropy of each target token at the step the frozen model's alignment heads put it (0: CTC alone)", min=0)
+    cuts: int = opt(2, "truncations of each utterance (at 40-90%%, drawn per utterance with --seed) trained on beside the whole: their targets are the tokens heard before the cut", min=0)
 
     def cap(self, language: str | None) -> int | None:
         return self.english if language == "en" else self.per_language
@@ -80,31 +83,56 @@ def utterance_cache(teacher, encoder, audio: np.ndarray, session: SessionOptions
     stream = teacher.open(session)
     tokens = offline_tokens(teacher, stream, audio, session)
     aligned = [c.aligned_frame for c, _ in forced_proposals(teacher, stream, audio, tokens)[0]] if tokens else []
+    return {"states": states_of(encoder, audio), "tokens": np.asarray(tokens, np.int32), "frames": np.asarray(aligned, np.int32)}
+
+
+def states_of(encoder, audio: np.ndarray) -> np.ndarray:
+    """The encoder's states over the frames that hold ``audio`` (float16)."""
     encoded = encoder.encode(audio)[0]
-    frames = min(encoded.shape[0], encoder.frames(len(audio)))
-    return {"states": encoded[:frames].float().numpy().astype(np.float16), "tokens": np.asarray(tokens, np.int32), "frames": np.asarray(aligned, np.int32)}
+    return encoded[: min(encoded.shape[0], encoder.frames(len(audio)))].float().cpu().numpy().astype(np.float16)
 
 
-def cache_utterances(teacher, encoder, items, cache_dir: Path, seed: int, progress=None) -> list[tuple[Path, SessionOptions, str]]:
-    """Per item, the whole utterance and one truncation (40-90% of it), each cached once as an npz; the note of
-    ``progress`` counts the utterances computed a minute."""
+def cut_fractions(seed: int, item_id: str, count: int) -> list[float]:
+    """``count`` truncation points of an utterance (fractions 0.4-0.9), drawn from the seed and the item alone: the
+    same whatever else is drawn, so a cache stays valid when rows are added."""
+    rng = random.Random(f"{seed}:{item_id}")
+    return [round(rng.uniform(0.4, 0.9), 3) for _ in range(count)]
+
+
+def heard(frames: np.ndarray, cut: int) -> int:
+    """How many of an utterance's tokens were heard before encoder frame ``cut``: the longest prefix whose every
+    token is followed by one the teacher's alignment puts at or before the cut (the token the cut falls in, and
+    the utterance's last, are left out)."""
+    count = 0
+    while count + 1 < len(frames) and frames[count + 1] <= cut:
+        count += 1
+    return count
+
+
+def cache_utterances(teacher, encoder, items, cache_dir: Path, options: NarTrainOptions, progress=None) -> list[tuple[Path, list[Path], SessionOptions, str]]:
+    """Per item, the whole utterance (states, teacher tokens and frames) and its ``options.cuts`` truncations
+    (states), each cached once as an npz; the note of ``progress`` counts the utterances computed a minute."""
     from simulst.streaming.audio import load_audio
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
     out, computed, started = [], 0, time.perf_counter()
     for done, (item_id, path, session) in enumerate(items):
-        audio = []  # read once, when a cut of it is not cached yet
+        audio = []  # read once, when a part of it is not cached yet
 
-        def make(cut: float) -> dict:
+        def read() -> np.ndarray:
             nonlocal computed
             if not audio:
                 audio.append(load_audio(path, encoder.sample_rate))
                 computed += 1
-            return utterance_cache(teacher, encoder, audio[0][: int(len(audio[0]) * cut)], session)
+            return audio[0]
 
-        for cut in (1.0, round(rng.uniform(0.4, 0.9), 3)):
-            out.append((once(cache_dir / f"{cache_key(teacher, encoder, item_id, session, cut)}.npz", lambda: make(cut)), session, item_id))
+        whole = once(cache_dir / f"{cache_key(teacher, encoder, item_id, session, 1.0)}.npz", lambda: utterance_cache(teacher, encoder, read(), session))
+        cuts = [
+            once(cache_dir / f"{key(CACHE_VERSION, 'cut', encoder.identity, encoder.options.pad_ms, item_id, f'{cut:.3f}')}.npz",
+                 lambda: {"states": states_of(encoder, read()[: int(len(read()) * cut)])})
+            for cut in cut_fractions(options.seed, item_id, options.cuts)
+        ]
+        out.append((whole, cuts, session, item_id))
         if progress:
             minutes = (time.perf_counter() - started) / 60
             progress(done + 1, len(items), f"{computed / minutes:.1f} utt/min" if computed else session.src_lang)
@@ -120,20 +148,40 @@ class Item:
     steps: np.ndarray  # the step each target is about (the teacher's aligned frame)
 
 
-def load_cache(cached: list[tuple[Path, SessionOptions, str]], stack: int, teacher) -> tuple[list[Item], list[int]]:
-    """The cached utterances CTC can spell in steps of ``stack`` frames (non-empty, enough steps) and the output
-    vocabulary: the sorted Whisper tokens of their targets."""
-    loaded = []
-    for path, session, utterance in cached:
-        with np.load(path) as npz:
-            states, tokens, aligned = npz["states"], npz["tokens"].tolist(), npz["frames"]
-        repeats = sum(a == b for a, b in zip(tokens, tokens[1:]))
-        if tokens and len(tokens) + repeats <= -(-len(states) // stack):
-            steps = np.minimum(aligned, len(states) - 1) // stack
-            loaded.append((states, tokens, (teacher.languages[session.src_lang], teacher.task_ids[session.task]), utterance, steps))
-    vocab = sorted({t for _, tokens, *_ in loaded for t in tokens})
+def utterance_parts(parts: list[np.ndarray], tokens: list[int], frames: np.ndarray, condition: tuple[int, int], utterance: str, stack: int) -> list[tuple]:
+    """``(states, tokens, condition, utterance, steps)`` of an utterance's whole (``parts[0]``) and truncations
+    (the rest), each with the tokens heard before its end; those CTC can spell in steps of ``stack`` frames."""
+    out = []
+    for n, states in enumerate(parts):
+        count = len(tokens) if n == 0 else heard(frames, len(states))
+        kept = tokens[:count]
+        repeats = sum(a == b for a, b in zip(kept, kept[1:]))
+        if kept and len(kept) + repeats <= -(-len(states) // stack):
+            out.append((states, kept, condition, utterance, np.minimum(frames[:count], len(states) - 1) // stack))
+    return out
+
+
+def symbols(parts: list[tuple]) -> tuple[list[Item], list[int]]:
+    """The items of ``utterance_parts`` with head symbols for targets, and the output vocabulary: the sorted
+    Whisper tokens of the targets."""
+    vocab = sorted({t for _, tokens, *_ in parts for t in tokens})
     symbol = {t: i + 1 for i, t in enumerate(vocab)}
-    return [Item(s, [symbol[t] for t in tokens], c, u, a) for s, tokens, c, u, a in loaded], vocab
+    return [Item(s, [symbol[t] for t in tokens], c, u, a) for s, tokens, c, u, a in parts], vocab
+
+
+def load_cache(cached: list[tuple[Path, list[Path], SessionOptions, str]], stack: int, teacher) -> tuple[list[Item], list[int]]:
+    """The cached utterances and truncations CTC can spell, and the output vocabulary (``symbols``)."""
+    parts = []
+    for whole, cuts, session, utterance in cached:
+        with np.load(whole) as npz:
+            states, tokens, frames = npz["states"], npz["tokens"].tolist(), npz["frames"]
+        truncated = []
+        for path in cuts:
+            with np.load(path) as npz:
+                truncated.append(npz["states"])
+        condition = (teacher.languages[session.src_lang], teacher.task_ids[session.task])
+        parts += utterance_parts([states, *truncated], tokens, frames, condition, utterance, stack)
+    return symbols(parts)
 
 
 def _batch(items: list[Item], augment: bool, rng: np.random.Generator):
@@ -163,18 +211,18 @@ def token_error_rate(net, items: list[Item]) -> float:
     from simulst.eval.quality import edit_distance
     from simulst.models.nar import collapse
 
-    errors = 0
+    errors, device = 0, net.blank.device
     with torch.inference_mode():
         for item in items:
-            logprobs = net(torch.from_numpy(item.states.astype(np.float32))[None], torch.tensor([item.condition]))[0]
+            logprobs = net(torch.from_numpy(item.states.astype(np.float32)).to(device)[None], torch.tensor([item.condition], device=device))[0]
             errors += edit_distance([s for s, _ in collapse(logprobs.argmax(-1).tolist())], item.targets)
     return 100 * errors / max(1, sum(len(i.targets) for i in items))
 
 
-def train_ctc(items: list[Item], table, vocab: list[int], english: int, options: NarTrainOptions, progress=None):
-    """Train a head over Whisper's embedding ``table`` with output tokens ``vocab`` on the items; the items of
-    ``options.valid`` utterances validate (token error rates of English transcription and of translation). Returns
-    the network and a report."""
+def train_ctc(items: list[Item], table, vocab: list[int], english: int, options: NarTrainOptions, progress=None, device: str = "cpu"):
+    """Train a head over Whisper's embedding ``table`` with output tokens ``vocab`` on the items (on ``device``);
+    the items of ``options.valid`` utterances validate (token error rates of English transcription and of
+    translation). Returns the network and a report."""
     import torch
 
     from simulst.models.nar import head_net
@@ -184,7 +232,7 @@ def train_ctc(items: list[Item], table, vocab: list[int], english: int, options:
     utterances = sorted({i.utterance for i in items})
     held = {utterances[i] for i in rng.permutation(len(utterances))[: min(options.valid, len(utterances) // 10)]}
     valid, train = [i for i in items if i.utterance in held], [i for i in items if i.utterance not in held]
-    net = head_net(table, vocab, items[0].states.shape[1], options.width, options.layers, options.stack)
+    net = head_net(table.to(device), vocab, items[0].states.shape[1], options.width, options.layers, options.stack).to(device)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=options.lr, weight_decay=1e-2)
     steps = options.epochs * math.ceil(len(train) / options.batch)
     warmup = min(300, steps // 10 + 1)
@@ -199,7 +247,8 @@ def train_ctc(items: list[Item], table, vocab: list[int], english: int, options:
         rng.shuffle(batches)
         total = 0.0
         for group in batches:
-            states, condition, padding, lengths, targets, target_lengths, aligned = _batch([train[i] for i in group], True, rng)
+            batch = [t.to(device) for t in _batch([train[i] for i in group], True, rng)]
+            states, condition, padding, lengths, targets, target_lengths, aligned = batch
             logprobs = net(states, condition, padding)
             loss = ctc(logprobs.transpose(0, 1), targets, -(-lengths // options.stack), target_lengths)
             if options.align:  # each target token at the step the teacher's attention put it
@@ -240,14 +289,14 @@ def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, tea
     encoder = teacher if teacher.options.pad_ms == options.encoder_pad_ms else build.backend("whisper", dataclasses.replace(teacher.options, pad_ms=options.encoder_pad_ms))
     started = time.perf_counter()
     with recipe_bars(console) as bar:
-        cached = cache_utterances(teacher, encoder, items, output / "cache", options.seed, bar("encoder states + targets (frozen model)"))
+        cached = cache_utterances(teacher, encoder, items, output / "cache", options, bar("encoder states + targets (frozen model)"))
         loaded, vocab = load_cache(cached, options.stack, teacher)
         if not loaded:
             raise SimulstError("the frozen model wrote nothing CTC can spell for the training rows")
         train_bar = bar("training")
         table = teacher.model.model.decoder.embed_tokens.weight.detach()
         note = lambda e: f"loss {e['train_loss']:.3f} ter en {e.get('valid_ter_en', '-')} x {e.get('valid_ter_x', '-')}"  # noqa: E731
-        net, report = train_ctc(loaded, table, vocab, teacher.languages["en"], options, lambda d, t, e: train_bar(d, t, note(e)))
+        net, report = train_ctc(loaded, table, vocab, teacher.languages["en"], options, lambda d, t, e: train_bar(d, t, note(e)), teacher.device)
     card = {
         "format": FORMAT,
         "model": teacher.identity,
@@ -260,7 +309,8 @@ def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, tea
         "languages": sorted({s.src_lang for _, _, s in items}),
         "vocab": vocab,
         "target": "the frozen model's own output for each utterance (sequence-level distillation): English transcribed, "
-        "other languages translated into English; Whisper tokens scored against Whisper's token embeddings",
+        "other languages translated into English; for a truncation, its tokens heard before the cut (by their aligned frames); "
+        "Whisper tokens scored against Whisper's token embeddings",
         "data": {
             "files": [str(p) for p in data],
             "by_source": sources,
