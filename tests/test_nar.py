@@ -128,10 +128,10 @@ def test_training_runs_end_to_end_on_a_tiny_set(tmp_path, whisper_base):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("clip_name, src, task, bound", [("en-000", "en", "transcribe", 75.0), ("de-000", "de", "translate", 3.0)])
+@pytest.mark.parametrize("clip_name, src, task, bound", [("en-000", "en", "transcribe", 55.0), ("de-000", "de", "translate", 3.0)])
 def test_shipped_head_retranslates_in_one_pass_per_update(whisper_base, clip_name, src, task, bound):
     """English transcribed (WER below the bound) and German translated (BLEU above it) by re-translation with the
-    shipped head; bounds from what it gave on these clips when it was shipped, with slack: WER 57.9 and BLEU 6.3
+    shipped head; bounds from what it gave on these clips when it was shipped, with slack: WER 36.8 and BLEU 5.0
     (it is weak: models/heads/README.md)."""
     from simulst.clock import StepClock
     from simulst.eval.quality import bleu, wer

@@ -32,10 +32,11 @@ def add_commands(sub) -> None:
         "train-nar",
         help="train the non-autoregressive CTC head over the frozen Whisper encoder (X->en translation, English transcription)",
         description="Sequence-level distillation: the frozen Whisper decodes every training row (English transcribed, "
-        "other languages it knows translated into English); its encoder states over each utterance and one "
-        "truncation of it, with its output for each, are cached once (OUTPUT/cache, reused and resumed), then a "
-        "CTC head over Whisper's tokens trains on the cache. Writes OUTPUT/ctc-MODEL.pt and its card "
-        "OUTPUT/ctc-MODEL.json; use it with --backend nar --nar-head CARD. Keep the rows you evaluate on out of --data.",
+        "other languages it knows translated into English) and aligns its output to the audio; the encoder states over "
+        "each utterance and over --cuts truncations of it (whose targets are the tokens heard before the cut) are "
+        "cached once (OUTPUT/cache, reused and resumed), then a CTC head over Whisper's tokens trains on the cache, "
+        "on --device. Writes OUTPUT/ctc-MODEL.pt and its card OUTPUT/ctc-MODEL.json; use it with --backend nar "
+        "--nar-head CARD. Keep the rows you evaluate on out of --data.",
     )
     tn.add_argument("--data", nargs="+", required=True, help="training data TSV(s): X->en rows are translated, English rows transcribed")
     tn.add_argument("--output", required=True, help="output directory")

@@ -40,15 +40,15 @@ class NarTrainOptions(Selection):
     english: int | None = opt(None, "at most this many English utterances (transcribed), drawn with --seed", min=1)
     utterances: int | None = opt(None, "train on the first N drawn utterances, languages interleaved in proportion (what a cut-short cache pass holds)", min=1)
     encoder_pad_ms: int = opt(0, "silence appended to the audio before the head's encoder pass (the head needs no end marker: 0 saves the pad's encoder cost)", min=0, max=30000)
-    epochs: int = opt(12, "passes over the cached utterances", min=1)
+    epochs: int = opt(10, "passes over the cached utterances", min=1)
     batch: int = opt(16, "utterances per step", min=1)
     lr: float = opt(1e-3, "peak learning rate (AdamW, linear warm-up, cosine decay)", min=0)
     width: int = opt(256, "width of the head's transformer layers", min=4)
     layers: int = opt(3, "transformer layers of the head", min=1)
-    stack: int = opt(2, "encoder frames (20 ms) stacked into one CTC step", min=1)
+    stack: int = opt(4, "encoder frames (20 ms) stacked into one CTC step", min=1)
     valid: int = opt(100, "utterances held out of training to validate (token error rate per epoch)", min=1)
     align: float = opt(1.0, "weight of the cross-entropy of each target token at the step the frozen model's alignment heads put it (0: CTC alone)", min=0)
-    cuts: int = opt(2, "truncations of each utterance (at 40-90%%, drawn per utterance with --seed) trained on beside the whole: their targets are the tokens heard before the cut", min=0)
+    cuts: int = opt(4, "truncations of each utterance (at 40 to 90 percent, drawn per utterance with --seed) trained on beside the whole: their targets are the tokens heard before the cut", min=0)
 
     def cap(self, language: str | None) -> int | None:
         return self.english if language == "en" else self.per_language
