@@ -81,8 +81,8 @@ def utterance_cache(teacher, encoder, audio: np.ndarray, session: SessionOptions
     from simulst.training.teacher import forced_proposals, offline_tokens
 
     stream = teacher.open(session)
-    tokens = offline_tokens(teacher, stream, audio, session)
-    aligned = [c.aligned_frame for c, _ in forced_proposals(teacher, stream, audio, tokens)[0]] if tokens else []
+    tokens, encoded = offline_tokens(teacher, stream, audio, session)
+    aligned = [c.aligned_frame for c, _ in forced_proposals(teacher, stream, audio, tokens, encoded)[0]] if tokens else []
     return {"states": states_of(encoder, audio), "tokens": np.asarray(tokens, np.int32), "frames": np.asarray(aligned, np.int32)}
 
 

@@ -29,26 +29,28 @@ CACHE_VERSION = 2
 """Part of every cache key: bumped when what an utterance's cache holds changes."""
 
 
-def offline_tokens(backend, stream, audio: np.ndarray, options: SessionOptions) -> list[int]:
-    """The model's output for the whole audio: one round's greedy continuation under the session's guards."""
+def offline_tokens(backend, stream, audio: np.ndarray, options: SessionOptions) -> tuple[list[int], object]:
+    """The model's output for the whole audio (one round's greedy continuation under the session's guards) and the
+    encoder states it read (None for empty audio), which the teacher-forced passes over the same audio reuse."""
     from simulst.guards import Guards
     from simulst.session import continuation
 
     hyp = stream.begin(audio, [], True)
     if hyp is None:
-        return []
+        return [], None
     guard = Guards([], 0, len(audio) / backend.sample_rate, options, stream.detokenize)
-    return [c.token for c in continuation(hyp, guard, MAX_TOKENS)]
+    return [c.token for c in continuation(hyp, guard, MAX_TOKENS)], hyp.encoded
 
 
-def forced_proposals(backend, stream, audio: np.ndarray, tokens: Sequence[int]) -> tuple[list, int]:
+def forced_proposals(backend, stream, audio: np.ndarray, tokens: Sequence[int], encoded=None) -> tuple[list, int]:
     """The model's proposal at every position of ``tokens``, teacher-forced over ``audio`` as a streaming round
     computes it (the backend's encoder and decoder pass, ``models.whisper.proposals``): ``(candidate,
-    log-probabilities)`` pairs, and the encoder frames that hold the audio."""
+    log-probabilities)`` pairs, and the encoder frames that hold the audio. ``encoded``: the encoder's states of
+    ``audio`` when already computed."""
     from simulst.models.whisper import proposals
 
     b = backend
-    encoded = b.encode(audio)
+    encoded = b.encode(audio) if encoded is None else encoded
     frames = min(encoded.shape[1], b.frames(len(audio)))
     prompt = stream.prompt()
     positions = list(range(len(prompt) - 1, len(prompt) - 1 + len(tokens)))
@@ -56,11 +58,12 @@ def forced_proposals(backend, stream, audio: np.ndarray, tokens: Sequence[int]) 
     return proposals(b, step.logits, step.hidden, step.cross, positions, begin=True), frames
 
 
-def teacher_pass(backend, stream, audio: np.ndarray, tokens: Sequence[int]) -> dict[str, np.ndarray]:
+def teacher_pass(backend, stream, audio: np.ndarray, tokens: Sequence[int], encoded=None) -> dict[str, np.ndarray]:
     """Per target token, over ``audio``: ``target`` log p(y_t | y_<t, audio), and the head's features of the
-    model's proposal at that position (``hidden``, ``scalars``), as a streaming round computes them."""
+    model's proposal at that position (``hidden``, ``scalars``), as a streaming round computes them (``encoded``:
+    the audio's encoder states, when already computed)."""
     b = backend
-    candidates, frames = forced_proposals(b, stream, audio, tokens)
+    candidates, frames = forced_proposals(b, stream, audio, tokens, encoded)
     source_ms = len(audio) * 1000 / b.sample_rate
     hidden, values, target = [], [], []
     for t, (candidate, logprobs) in enumerate(candidates):
@@ -84,14 +87,14 @@ def cut_points(samples: int, step: int, most: int | None = None) -> list[int]:
 def utterance_features(backend, audio: np.ndarray, options: SessionOptions, step_ms: int, most_cuts: int | None = None) -> dict[str, np.ndarray] | None:
     """Targets, truncation points and per-(cut, token) features of one utterance; None if the model wrote nothing."""
     stream = backend.open(options)
-    tokens = offline_tokens(backend, stream, audio, options)
+    tokens, encoded = offline_tokens(backend, stream, audio, options)
     if not tokens:
         return None
-    full = teacher_pass(backend, stream, audio, tokens)
+    full = teacher_pass(backend, stream, audio, tokens, encoded)
     cuts = cut_points(len(audio), step_ms * backend.sample_rate // 1000, most_cuts)
     passes = [teacher_pass(backend, stream, audio[:cut], tokens) for cut in cuts]
     transcript = tokens if options.task == "transcribe" else None
-    words = transcript_words(backend, audio, options.src_lang, transcript)
+    words = transcript_words(backend, audio, options.src_lang, transcript, encoded)
     return {
         "tokens": np.asarray(tokens, np.int32),
         "target_word": np.cumsum([stream.detokenize([t]).startswith(" ") or i == 0 for i, t in enumerate(tokens)]) - 1,

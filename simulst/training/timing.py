@@ -61,19 +61,22 @@ def words_from_tokens(pieces: Sequence[str], starts_ms: Sequence[float], end_ms:
     return [Word(text, start, max(start, end)) for (text, start), end in zip(words, ends) if text]
 
 
-def transcript_words(backend, audio: np.ndarray, src_lang: str, tokens: Sequence[int] | None = None) -> list[Word]:
+def transcript_words(backend, audio: np.ndarray, src_lang: str, tokens: Sequence[int] | None = None, encoded=None) -> list[Word]:
     """Whisper's own transcription of ``audio`` (or the given transcript ``tokens``) with word times (ms), from
-    one teacher-forced pass of the streaming decoder."""
+    one teacher-forced pass of the streaming decoder (``encoded``: the audio's encoder states, when already
+    computed)."""
     from simulst.models.whisper import alignments
     from simulst.options import SessionOptions
     from simulst.training.teacher import offline_tokens
 
     options = SessionOptions(src_lang=src_lang, task="transcribe")
     stream = backend.open(options)
-    tokens = list(tokens) if tokens is not None else offline_tokens(backend, stream, audio, options)
+    if tokens is None:
+        tokens, encoded = offline_tokens(backend, stream, audio, options)
+    tokens = list(tokens)
     if not tokens:
         return []
-    encoded = backend.encode(audio)
+    encoded = backend.encode(audio) if encoded is None else encoded
     frames = min(encoded.shape[1], backend.frames(len(audio)))
     prompt = stream.prompt()
     positions = list(range(len(prompt) - 1, len(prompt) - 1 + len(tokens)))
