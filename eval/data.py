@@ -51,8 +51,8 @@ class Row:
 
 
 def read_tsv(path: str | Path, src_lang: str | None = None, tgt_lang: str | None = None) -> list[Row]:
-    """``id audio duration src_lang tgt_lang source reference``, tab-separated, a header, audio relative to the file
-    (or a training set's ``TRAINING_COLUMNS``).
+    """``id audio duration src_lang tgt_lang source reference`` (and optionally ``licence``), tab-separated, a
+    header, audio relative to the file (or a training set's ``TRAINING_COLUMNS``).
 
     A long-form ``NAME.segments.tsv`` (``segment_id offset duration source reference``, seconds) is read as one
     row: the stream ``NAME.flac`` (or .wav) with its sentences.
@@ -70,7 +70,7 @@ def read_tsv(path: str | Path, src_lang: str | None = None, tgt_lang: str | None
         if missing:
             raise SimulstError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected {' '.join(COLUMNS)}")
         return [
-            Row(r["id"], path.parent / r["audio"], r["src_lang"] or None, r["tgt_lang"] or None, r["source"], r["reference"])
+            Row(r["id"], path.parent / r["audio"], r["src_lang"] or None, r["tgt_lang"] or None, r["source"], r["reference"], licence=r.get("licence") or "")
             for r in reader
         ]
 

@@ -62,19 +62,21 @@ def join_clips(rows: list[Row], load, rate: int, min_s: float = 45.0, max_s: flo
 
 
 def write_joined(joined: list[Joined], output: str | Path, rate: int) -> Path:
-    """``OUTPUT/joined.tsv`` (the data TSV format), ``OUTPUT/joined.clips.tsv`` (which clips each utterance
-    joins) and ``OUTPUT/audio/ID.flac``; returns the data TSV's path."""
+    """``OUTPUT/joined.tsv`` (the data TSV format, with the clips' licences), ``OUTPUT/joined.clips.tsv`` (which
+    clips each utterance joins) and ``OUTPUT/audio/ID.flac``; returns the data TSV's path."""
     import soundfile
 
     output = Path(output)
     (output / "audio").mkdir(parents=True, exist_ok=True)
-    lines = ["\t".join(COLUMNS)]
+    lines = ["\t".join([*COLUMNS, "licence"])]
     for item in joined:
         soundfile.write(str(output / "audio" / f"{item.id}.flac"), item.audio, rate)
         first = item.rows[0]
         source = " ".join(r.source for r in item.rows)
         reference = " ".join(r.reference for r in item.rows)
-        lines.append("\t".join([item.id, f"audio/{item.id}.flac", f"{len(item.audio) / rate:.3f}", first.src_lang or "", first.tgt_lang or "", source, reference]))
+        licence = ", ".join(dict.fromkeys(r.licence for r in item.rows if r.licence))
+        fields = [item.id, f"audio/{item.id}.flac", f"{len(item.audio) / rate:.3f}", first.src_lang or "", first.tgt_lang or "", source, reference, licence]
+        lines.append("\t".join(fields))
     tsv = output / "joined.tsv"
     tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
     clips = ["id\tclips"] + [f"{item.id}\t{','.join(r.id for r in item.rows)}" for item in joined]
