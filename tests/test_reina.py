@@ -108,27 +108,16 @@ def test_a_learned_policy_refuses_a_backend_without_hidden_states(tmp_path):
         policy.decide(view)
 
 
-@pytest.mark.model
-def test_cached_features_equal_a_direct_model_call(whisper_float32, tmp_path):
-    """What training reads (one teacher-forced pass per truncation, cached) is what the policy sees when the
-    session steps the model token by token over the same audio and prefix (float32 decoder)."""
-    from simulst.training.teacher import cache_features
-    from simulst.options import SessionOptions
+def _stepped_like_cached(backend, stream, data, audio, context=()) -> int:
+    """Check cached features against the session stepping the model over the same audio, prefix and context;
+    returns how many (cut, token) points were checked."""
     from simulst.policies.learned import view_features
-    from simulst.streaming.audio import load_audio
-    from tests.conftest import clip
 
-    backend = whisper_float32
-    options = SessionOptions(src_lang="de")
-    (path,) = cache_features(backend, [("de-001", clip("de-001"), options)], tmp_path, step_ms=4000)
-    data = np.load(path)
-    audio = load_audio(clip("de-001"))
-    stream = backend.open(options)
     tokens = data["tokens"].tolist()
     checked = 0
     for c, cut_ms in enumerate(data["cuts_ms"]):
         for t in (1, 4, len(tokens) - 1):
-            hyp = stream.begin(audio[: int(cut_ms * 16)], tokens[:t], False)
+            hyp = stream.begin(audio[: int(cut_ms * 16)], tokens[:t], False, context)
             candidate = hyp.propose()
             hidden, values = view_features(StateView(candidate, cut_ms, hyp.frames, backend.frame_ms, 0, 0, t))
             assert np.allclose(hidden, data["hidden"][c, t].astype(np.float32), rtol=2e-3, atol=5e-3)  # stored as float16
@@ -136,9 +125,48 @@ def test_cached_features_equal_a_direct_model_call(whisper_float32, tmp_path):
             target = hyp.propose(banned=set(range(backend.eot + 1)) - {tokens[t]})
             assert target.logprob == pytest.approx(float(data["partial"][c, t]), abs=1e-3)
             checked += 1
-    final = stream.begin(audio, tokens[:2], True).propose()
+    final = stream.begin(audio, tokens[:2], True, context).propose()
     assert final.token == tokens[2] and final.logprob == pytest.approx(float(data["full"][2]), abs=1e-3)
-    assert checked >= 6
+    return checked
+
+
+@pytest.mark.model
+def test_cached_features_equal_a_direct_model_call(whisper_float32, tmp_path):
+    """What training reads (one teacher-forced pass per truncation, cached) is what the policy sees when the
+    session steps the model token by token over the same audio and prefix (float32 decoder)."""
+    from simulst.training.teacher import cache_features
+    from simulst.options import SessionOptions
+    from simulst.streaming.audio import load_audio
+    from tests.conftest import clip
+
+    backend = whisper_float32
+    options = SessionOptions(src_lang="de")
+    (path,) = cache_features(backend, [("de-001", clip("de-001"), options)], tmp_path, step_ms=4000)
+    assert _stepped_like_cached(backend, backend.open(options), np.load(path), load_audio(clip("de-001"))) >= 6
+
+
+@pytest.mark.model
+def test_features_after_a_trim_are_those_of_the_resumed_session(whisper_float32, tmp_path):
+    """``--resume``: an utterance as a session holds it after trimming its history (from a word the model starts
+    past the middle, its words before as the text context); what training reads is what the session sees then."""
+    from simulst.training.teacher import cache_features, offline_tokens, resumed
+    from simulst.options import SessionOptions
+    from simulst.streaming.audio import load_audio
+    from tests.conftest import clip
+
+    backend = whisper_float32
+    options = SessionOptions(src_lang="de")
+    audio, stream = load_audio(clip("de-001")), backend.open(options)
+    whole, _ = offline_tokens(backend, stream, audio, options)
+    part, context = resumed(backend, stream, audio, options, 0.5)
+    assert 0 < len(part) <= len(audio) / 2 + backend.sample_rate // 5 and np.array_equal(part, audio[len(audio) - len(part) :])
+    assert 0 < len(context) < len(whole) and context == whole[: len(context)] and stream.detokenize(whole[len(context) : len(context) + 1]).startswith(" ")
+    (path,) = cache_features(backend, [("de-001", clip("de-001"), options)], tmp_path, step_ms=1000, resume=0.5)
+    data = np.load(path)
+    assert data["duration_ms"] == pytest.approx(len(part) / 16)
+    assert _stepped_like_cached(backend, stream, data, part, context) >= 6
+    (plain,) = cache_features(backend, [("de-001", clip("de-001"), options)], tmp_path, step_ms=1000)
+    assert plain != path  # the trimmed utterance is cached apart from the whole one
 
 
 @pytest.mark.model
@@ -148,10 +176,11 @@ def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
 
     training = tmp_path / "train.tsv"  # the training set's format: untranscribed speech in a language
     training.write_text(f"id\taudio\tduration\tlang\tlicence\ncv-de\t{clip('de-000')}\t5\tde\tCC0-1.0\n")
-    options = TrainOptions(synthetic=1, limit=3, step_ms=1000, epochs=2)
+    options = TrainOptions(synthetic=1, limit=3, step_ms=1000, epochs=2, resume=0.5)
     card_path = train_policy("reina", [str(training), str(LIBRITRANS)], tmp_path, options, whisper_base)
     card = json.loads(card_path.read_text())
     assert card["model"] == whisper_base.identity and card["data"]["samples"] > 0
+    assert 1 <= card["data"]["resumed"] <= card["data"]["utterances"] and card["training"]["resume"] == 0.5
     assert {"de-en synthetic", "de-en real", "en-en real"} <= set(card["data"]["by_source"])
     assert card["data"]["by_source"]["de-en real"]["licences"] == ["CC0-1.0"]
     assert len(card["training"]["report"]["epochs"]) == 2 and card["threshold"] == 0.5

@@ -28,7 +28,7 @@ def test_a_feature_pass_stopped_midway_resumes_with_the_items_it_had_not_done(tm
 
     made, stop_at = [], ["b"]
 
-    def features(backend, audio, options, step_ms, most_cuts=None):
+    def features(backend, audio, options, step_ms, most_cuts=None, resume=None):
         if stop_at and options.src_lang == stop_at[0]:
             stop_at.clear()
             raise KeyboardInterrupt

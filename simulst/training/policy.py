@@ -174,6 +174,10 @@ class TrainOptions(Selection):
         None, "at most this many truncation points an utterance, spread evenly (the feature pass then costs in "
         "proportion to the audio, not its square)", min=2,
     )
+    resume: float | None = opt(
+        None, "also train on each utterance as a session holds it after trimming its history: from the first word "
+        "the model starts after this fraction of it (e.g. 0.5), the model's words before it as its text context", min=0, max=1,
+    )
     epochs: int = opt(12, "passes over the cached samples", min=1)
     threshold: float = opt(0.5, "the head's default write threshold, written into its card (chosen on dev rows after training)", min=0, max=1)
     alpha: float = opt(0.5, "cost of reading, in nats: write when the rest of the audio would add less to the token", min=0)
@@ -252,14 +256,17 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
         if not items:
             raise SimulstError("no training rows: give X->en or English rows of at most --max-s seconds, in languages the model knows")
         paths = cache_features(backend, items, output / "features", options.step_ms, bar("features (frozen model)"), options.most_cuts)
-        samples = load_samples(paths)
+        resumed = [] if options.resume is None else cache_features(
+            backend, items, output / "features", options.step_ms, bar("features after a trim"), options.most_cuts, options.resume
+        )
+        samples = load_samples(paths + resumed)
         if not len(samples):
             raise SimulstError("the model wrote nothing for any training row")
         loss_fn = losses[kind](samples, options)
         train_bar = bar("training")
         net, report = train_head(samples, loss_fn, options.seed, options.epochs, progress=lambda d, t, e: train_bar(d, t, f"loss {e['train_loss']:.4f}"))
     data_card = {
-        "files": [str(p) for p in data], "utterances": len(paths), "by_source": sources, "left_out_languages": unknown,
+        "files": [str(p) for p in data], "utterances": len(paths), "resumed": len(resumed), "by_source": sources, "left_out_languages": unknown,
         "synthetic_per_language": options.synthetic, "samples": len(samples),
     }
     skip = {"synthetic", "seed", "threshold", "limit"} | ({"gamma", "text_k"} if kind != "dar" else set())

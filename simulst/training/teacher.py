@@ -29,41 +29,42 @@ CACHE_VERSION = 2
 """Part of every cache key: bumped when what an utterance's cache holds changes."""
 
 
-def offline_tokens(backend, stream, audio: np.ndarray, options: SessionOptions) -> tuple[list[int], object]:
-    """The model's output for the whole audio (one round's greedy continuation under the session's guards) and the
-    encoder states it read (None for empty audio), which the teacher-forced passes over the same audio reuse."""
+def offline_tokens(backend, stream, audio: np.ndarray, options: SessionOptions, context: Sequence[int] = ()) -> tuple[list[int], object]:
+    """The model's output for the whole audio after ``context`` (one round's greedy continuation under the session's
+    guards) and the encoder states it read (None for empty audio), which the teacher-forced passes over the same
+    audio reuse."""
     from simulst.guards import Guards
     from simulst.session import continuation
 
-    hyp = stream.begin(audio, [], True)
+    hyp = stream.begin(audio, [], True, context)
     if hyp is None:
         return [], None
     guard = Guards([], 0, len(audio) / backend.sample_rate, options, stream.detokenize)
     return [c.token for c in continuation(hyp, guard, MAX_TOKENS)], hyp.encoded
 
 
-def forced_proposals(backend, stream, audio: np.ndarray, tokens: Sequence[int], encoded=None) -> tuple[list, int]:
-    """The model's proposal at every position of ``tokens``, teacher-forced over ``audio`` as a streaming round
-    computes it (the backend's encoder and decoder pass, ``models.whisper.proposals``): ``(candidate,
-    log-probabilities)`` pairs, and the encoder frames that hold the audio. ``encoded``: the encoder's states of
-    ``audio`` when already computed."""
+def forced_proposals(backend, stream, audio: np.ndarray, tokens: Sequence[int], encoded=None, context: Sequence[int] = ()) -> tuple[list, int]:
+    """The model's proposal at every position of ``tokens`` (after ``context``), teacher-forced over ``audio`` as a
+    streaming round computes it (the backend's encoder and decoder pass, ``models.whisper.proposals``):
+    ``(candidate, log-probabilities)`` pairs, and the encoder frames that hold the audio. ``encoded``: the
+    encoder's states of ``audio`` when already computed."""
     from simulst.models.whisper import proposals
 
     b = backend
     encoded = b.encode(audio) if encoded is None else encoded
     frames = min(encoded.shape[1], b.frames(len(audio)))
-    prompt = stream.prompt()
+    prompt = stream.prompt(context)
     positions = list(range(len(prompt) - 1, len(prompt) - 1 + len(tokens)))
     step = b.forced(encoded, prompt + list(tokens), positions)
     return proposals(b, step.logits, step.hidden, step.cross, positions, begin=True), frames
 
 
-def teacher_pass(backend, stream, audio: np.ndarray, tokens: Sequence[int], encoded=None) -> dict[str, np.ndarray]:
-    """Per target token, over ``audio``: ``target`` log p(y_t | y_<t, audio), and the head's features of the
-    model's proposal at that position (``hidden``, ``scalars``), as a streaming round computes them (``encoded``:
-    the audio's encoder states, when already computed)."""
+def teacher_pass(backend, stream, audio: np.ndarray, tokens: Sequence[int], encoded=None, context: Sequence[int] = ()) -> dict[str, np.ndarray]:
+    """Per target token, over ``audio`` after ``context``: ``target`` log p(y_t | y_<t, audio), and the head's
+    features of the model's proposal at that position (``hidden``, ``scalars``), as a streaming round computes them
+    (``encoded``: the audio's encoder states, when already computed)."""
     b = backend
-    candidates, frames = forced_proposals(b, stream, audio, tokens, encoded)
+    candidates, frames = forced_proposals(b, stream, audio, tokens, encoded, context)
     source_ms = len(audio) * 1000 / b.sample_rate
     hidden, values, target = [], [], []
     for t, (candidate, logprobs) in enumerate(candidates):
@@ -84,15 +85,36 @@ def cut_points(samples: int, step: int, most: int | None = None) -> list[int]:
     return [cuts[round(i * (len(cuts) - 1) / max(most - 1, 1))] for i in range(most)]
 
 
-def utterance_features(backend, audio: np.ndarray, options: SessionOptions, step_ms: int, most_cuts: int | None = None) -> dict[str, np.ndarray] | None:
-    """Targets, truncation points and per-(cut, token) features of one utterance; None if the model wrote nothing."""
-    stream = backend.open(options)
+def resumed(backend, stream, audio: np.ndarray, options: SessionOptions, fraction: float) -> tuple[np.ndarray, list[int]]:
+    """``audio`` as a session holds it after trimming its history there (``Session._trim``): from 200 ms before
+    the attention peak of the first word the model starts after ``fraction`` of it, with the model's tokens before
+    that word as its text context (the last ``options.context_tokens``); empty when no word starts there."""
     tokens, encoded = offline_tokens(backend, stream, audio, options)
+    margin = backend.sample_rate // 5
+    per_frame = backend.frame_ms * backend.sample_rate / 1000
+    candidates, _ = forced_proposals(backend, stream, audio, tokens, encoded)
+    for i, (candidate, _) in enumerate(candidates[1:], 1):
+        cut = max(0, int(candidate.aligned_frame * per_frame) - margin)
+        if candidate.starts_word and cut >= fraction * len(audio):
+            return audio[cut:], tokens[:i][-options.context_tokens :] if options.context_tokens else []
+    return audio[:0], []
+
+
+def utterance_features(
+    backend, audio: np.ndarray, options: SessionOptions, step_ms: int, most_cuts: int | None = None, resume: float | None = None
+) -> dict[str, np.ndarray] | None:
+    """Targets, truncation points and per-(cut, token) features of one utterance (with ``resume``, of its part
+    after a history trim there: ``resumed``); None if the model wrote nothing."""
+    stream = backend.open(options)
+    context: list[int] = []
+    if resume is not None:
+        audio, context = resumed(backend, stream, audio, options, resume)
+    tokens, encoded = offline_tokens(backend, stream, audio, options, context) if len(audio) else ([], None)
     if not tokens:
         return None
-    full = teacher_pass(backend, stream, audio, tokens, encoded)
+    full = teacher_pass(backend, stream, audio, tokens, encoded, context)
     cuts = cut_points(len(audio), step_ms * backend.sample_rate // 1000, most_cuts)
-    passes = [teacher_pass(backend, stream, audio[:cut], tokens) for cut in cuts]
+    passes = [teacher_pass(backend, stream, audio[:cut], tokens, None, context) for cut in cuts]
     transcript = tokens if options.task == "transcribe" else None
     words = transcript_words(backend, audio, options.src_lang, transcript, encoded)
     return {
@@ -108,15 +130,19 @@ def utterance_features(backend, audio: np.ndarray, options: SessionOptions, step
     }
 
 
-def cache_key(backend, row_id: str, options: SessionOptions, step_ms: int, most_cuts: int | None = None) -> str:
+def cache_key(backend, row_id: str, options: SessionOptions, step_ms: int, most_cuts: int | None = None, resume: float | None = None) -> str:
     cuts = (step_ms,) if most_cuts is None else (step_ms, most_cuts)
-    return key(CACHE_VERSION, backend.identity, FEATURES, backend.options.alignment, backend.options.pad_ms, row_id, options.task, options.src_lang, *cuts)
+    resumed = () if resume is None else ("resume", resume, options.context_tokens)
+    return key(CACHE_VERSION, backend.identity, FEATURES, backend.options.alignment, backend.options.pad_ms, row_id, options.task, options.src_lang, *cuts, *resumed)
 
 
-def cache_features(backend, items, cache_dir: str | Path, step_ms: int = 400, progress=None, most_cuts: int | None = None) -> list[Path]:
-    """Features of every ``(row_id, audio_path, options)`` item, computed once into ``cache_dir``; returns the
-    npz files (items the model wrote nothing for are left out). ``progress(done, total, note)`` reports, the
-    note with the utterances computed a minute (cached ones cost nothing and are not counted)."""
+def cache_features(
+    backend, items, cache_dir: str | Path, step_ms: int = 400, progress=None, most_cuts: int | None = None, resume: float | None = None
+) -> list[Path]:
+    """Features of every ``(row_id, audio_path, options)`` item (with ``resume``: of its part after a history
+    trim, ``resumed``), computed once into ``cache_dir``; returns the npz files (items the model wrote nothing for
+    are left out). ``progress(done, total, note)`` reports, the note with the utterances computed a minute (cached
+    ones cost nothing and are not counted)."""
     from simulst.streaming.audio import load_audio
 
     cache_dir = Path(cache_dir)
@@ -125,11 +151,11 @@ def cache_features(backend, items, cache_dir: str | Path, step_ms: int = 400, pr
     for done, (row_id, audio_path, options) in enumerate(items):
         def make() -> dict:
             nonlocal computed
-            features = utterance_features(backend, load_audio(audio_path, backend.sample_rate), options, step_ms, most_cuts)
+            features = utterance_features(backend, load_audio(audio_path, backend.sample_rate), options, step_ms, most_cuts, resume)
             computed += 1
             return {"empty": np.bool_(features is None), **(features or {})}
 
-        path = once(cache_dir / f"{cache_key(backend, row_id, options, step_ms, most_cuts)}.npz", make)
+        path = once(cache_dir / f"{cache_key(backend, row_id, options, step_ms, most_cuts, resume)}.npz", make)
         if not np.load(path)["empty"]:
             paths.append(path)
         if progress:
