@@ -90,6 +90,8 @@ def resumed(backend, stream, audio: np.ndarray, options: SessionOptions, fractio
     the attention peak of the first word the model starts after ``fraction`` of it, with the model's tokens before
     that word as its text context (the last ``options.context_tokens``); empty when no word starts there."""
     tokens, encoded = offline_tokens(backend, stream, audio, options)
+    if not tokens:
+        return audio[:0], []
     margin = backend.sample_rate // 5
     per_frame = backend.frame_ms * backend.sample_rate / 1000
     candidates, _ = forced_proposals(backend, stream, audio, tokens, encoded)
