@@ -114,6 +114,10 @@ class Wrapper:
         return self.inner.buffered_ms
 
 
+TRIM_MARGIN_MS = 200
+"""A history trim cuts this long before the attention peak of the committed word it keeps first."""
+
+
 class Session:
     """Per-session state over a shared backend; a decision round runs every ``chunk_ms`` of new audio.
 
@@ -377,7 +381,7 @@ class Session:
             return
         if hyp is not None and not self.tokens and self._hears(hyp):
             self._guards.append("overflow")
-        margin = self._rate // 5  # 200 ms before the word's attention peak
+        margin = self._rate * TRIM_MARGIN_MS // 1000
         half = upto - limit // 2
         cuts = [(i, max(self._offset, self._marks[i][0] - margin)) for i in range(1, len(self.tokens)) if self._marks[i][1]]
         cuts = [(i, cut) for i, cut in cuts if upto - cut <= limit]

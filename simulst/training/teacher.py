@@ -86,13 +86,16 @@ def cut_points(samples: int, step: int, most: int | None = None) -> list[int]:
 
 
 def resumed(backend, stream, audio: np.ndarray, options: SessionOptions, fraction: float) -> tuple[np.ndarray, list[int]]:
-    """``audio`` as a session holds it after trimming its history there (``Session._trim``): from 200 ms before
-    the attention peak of the first word the model starts after ``fraction`` of it, with the model's tokens before
-    that word as its text context (the last ``options.context_tokens``); empty when no word starts there."""
+    """``audio`` as a session holds it after trimming its history there (``Session._trim``): from
+    ``TRIM_MARGIN_MS`` before the attention peak of the first word the model starts after ``fraction`` of it, with
+    the model's tokens before that word as its text context (the last ``options.context_tokens``); empty when no
+    word starts there."""
+    from simulst.session import TRIM_MARGIN_MS
+
     tokens, encoded = offline_tokens(backend, stream, audio, options)
     if not tokens:
         return audio[:0], []
-    margin = backend.sample_rate // 5
+    margin = backend.sample_rate * TRIM_MARGIN_MS // 1000
     per_frame = backend.frame_ms * backend.sample_rate / 1000
     candidates, _ = forced_proposals(backend, stream, audio, tokens, encoded)
     for i, (candidate, _) in enumerate(candidates[1:], 1):
