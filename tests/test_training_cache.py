@@ -92,3 +92,22 @@ def test_training_rows_come_from_a_training_tsv_in_the_languages_the_model_knows
     assert len(items) == 1
     items, _, unknown = training_items(rows, TrainOptions(languages="fr,en"), Backend())
     assert items == [] and unknown == {}
+
+
+def test_a_recipe_logged_to_a_file_reports_progress_in_timed_lines(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from simulst.training import progress
+
+    clock = iter([0.0, 1.0, 2.0, 40.0, 41.0])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    log = io.StringIO()
+    with progress.recipe_bars(Console(file=log)) as bar:
+        update = bar("features")  # started at 0 s
+        update(1, 4, "a")  # 1 s: the first line
+        update(2, 4, "b")  # 2 s: too soon after it
+        update(3, 4, "c")  # 40 s: a line
+        update(4, 4, "d")  # 41 s: done, always a line
+    assert log.getvalue().splitlines() == ["features 1/4 1s, eta 3s  a", "features 3/4 40s, eta 13s  c", "features 4/4 41s  d"]
