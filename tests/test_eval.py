@@ -184,3 +184,43 @@ def test_display_delays_wait_for_the_words_before_them():
         End("a b c", 3000, 0, 0),
     ]
     assert display(events) == (2, 1, [1000, 2000, 2000])
+
+
+def _instances(predictions, delays_ms, task="translate"):
+    references = ["the cat sat on the mat today", "a dog ran in the park at noon", "birds sing in the tall old trees", "rain fell on the quiet town"]
+    return [
+        {"id": f"r{i}", "prediction": p, "reference": r, "delays": [float(delays_ms)] * len(p.split()), "source_length": 3000.0, "task": task, "tgt_lang": "en"}
+        for i, (p, r) in enumerate(zip(predictions, references))
+    ]
+
+
+def test_paired_bootstrap_separates_a_real_difference_from_none():
+    from simulst.eval.quality import bleu
+    from simulst.eval.significance import paired_bootstrap
+
+    good = _instances(["the cat sat on the mat today", "a dog ran in the park at noon", "birds sing in the tall old trees", "rain fell on the town"], 900)
+    bad = _instances(["the cat is on a mat", "one dog ran to the park", "birds sing in trees", "rain on the quiet town"], 1500)
+    quality, lag = paired_bootstrap(bad, good)
+    assert quality.metric == "BLEU" and quality.other == pytest.approx(bleu([i["prediction"] for i in good], [i["reference"] for i in good]))
+    assert quality.base == pytest.approx(bleu([i["prediction"] for i in bad], [i["reference"] for i in bad]))
+    assert quality.delta > 0 and 0 < quality.low <= quality.delta <= quality.high and quality.p < 0.05
+    assert lag.metric == "LAAL" and lag.delta < 0 and lag.high < 0 and lag.p < 0.05
+    same, same_lag = paired_bootstrap(good, good)
+    assert same.delta == same.low == same.high == 0 and same.p == 1 and same_lag.p == 1
+    wer, _ = paired_bootstrap(_instances(["the cat sat", "a dog", "birds", "rain"], 900, "transcribe"), _instances([i["prediction"] for i in good], 900, "transcribe"))
+    assert wer.metric == "WER" and wer.delta < 0  # fewer errors
+
+
+def test_score_against_another_run_prints_each_runs_difference(tmp_path, capsys):
+    for name, delays in (("base", 1500), ("other", 900)):
+        (tmp_path / name).mkdir()
+        rows = _instances(["the cat sat on the mat", "a dog ran", "birds sing in trees", "rain fell"], delays)
+        (tmp_path / name / "instances.log").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["score", str(tmp_path / "other"), "--against", str(tmp_path / "base")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith("other\tBLEU\t") and "+0.00" in lines[-2]
+    assert lines[-1].startswith("other\tLAAL\t") and lines[-1].endswith("\t-600.00\t[-600.00, -600.00]\t0.000")  # every word 600 ms sooner
+    (tmp_path / "lone").mkdir()
+    (tmp_path / "lone" / "instances.log").write_text(json.dumps({**_instances(["x"], 1)[0], "id": "elsewhere"}) + "\n")
+    assert main(["score", str(tmp_path / "lone"), "--against", str(tmp_path / "base")]) == 2
+    assert "share fewer than 2 rows" in capsys.readouterr().err

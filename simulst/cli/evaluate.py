@@ -115,6 +115,10 @@ def _add_score(sub) -> None:
     sc.add_argument("--computation-aware", action="store_true", help="also list the _CA metrics in scores.tsv")
     sc.add_argument("--offline", help="the offline run of the same rows: also report NoSE of the runs under PATH (a sweep)")
     sc.add_argument("--nose-max-ms", type=float, default=4000.0, help="NoSE averages over LAAL from 0 to this (default: 4000)")
+    sc.add_argument(
+        "--against", metavar="RUN", help="another run of the same rows (an output directory or instances.log): each run's "
+        "difference from it in quality and LAAL, with the 95%% interval and p of paired bootstrap resampling of the rows",
+    )
     sc.set_defaults(run=run_score)
 
 
@@ -141,7 +145,28 @@ def run_score(ns: argparse.Namespace) -> int:
         target = path if path.is_dir() else path.parent
         (target / "nose.json").write_text(json.dumps({"NoSE": value, "offline": str(ns.offline), "max_latency_ms": ns.nose_max_ms}) + "\n")
         print(f"NoSE\t{value:.4f}\t(LAAL 0-{ns.nose_max_ms:g} ms, BLEU relative to {ns.offline})")
+    if ns.against:
+        _print_against(runs, Path(ns.against))
     return 0
+
+
+def _print_against(runs: list[Path], against: Path) -> None:
+    from simulst.eval.instances import read_log
+    from simulst.eval.significance import SAMPLES, paired_bootstrap
+
+    base_log = against / "instances.log" if against.is_dir() else against
+    if not base_log.exists():
+        raise SimulstError(f"--against: no instances log at {base_log}")
+    base = read_log(base_log)
+    print(f"# against {against} (paired bootstrap, {SAMPLES} resamples of the rows; delta = run - against)")
+    print("run\tmetric\tagainst\trun\tdelta\t95% interval\tp")
+    for run in runs:
+        try:
+            differences = paired_bootstrap(base, read_log(run / "instances.log" if run.is_dir() else run))
+        except ValueError as error:
+            raise SimulstError(f"--against {against}: {error}") from None
+        for d in differences:
+            print(f"{run.name}\t{d.metric}\t{d.base:.2f}\t{d.other:.2f}\t{d.delta:+.2f}\t[{d.low:+.2f}, {d.high:+.2f}]\t{d.p:.3f}")
 
 
 def _add_plot(sub) -> None:
