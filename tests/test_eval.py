@@ -220,6 +220,19 @@ def test_score_against_another_run_prints_each_runs_difference(tmp_path, capsys)
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2].startswith("other\tBLEU\t") and "+0.00" in lines[-2]
     assert lines[-1].startswith("other\tLAAL\t") and lines[-1].endswith("\t-600.00\t[-600.00, -600.00]\t0.000")  # every word 600 ms sooner
+    for sweep, delays in (("fast", (600, 1200)), ("slow", (1500, 3000))):  # the same words, sooner: a higher NoSE
+        for point in delays:
+            (tmp_path / sweep / str(point)).mkdir(parents=True)
+            rows = _instances(["the cat sat on the mat", "a dog ran", "birds sing in trees", "rain fell"], point)
+            (tmp_path / sweep / str(point) / "instances.log").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            assert main(["score", str(tmp_path / sweep / str(point))]) == 0
+    assert main(["score", str(tmp_path / "base")]) == 0  # the offline run's scores.json
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "fast"), "--against", str(tmp_path / "slow")]) == 2
+    assert "is a sweep: give --offline" in capsys.readouterr().err
+    assert main(["score", str(tmp_path / "fast"), "--against", str(tmp_path / "slow"), "--offline", str(tmp_path / "base")]) == 0
+    sweep, metric, slow, fast = capsys.readouterr().out.splitlines()[-1].split("\t")[:4]
+    assert (sweep, metric) == ("sweep", "NoSE") and float(fast) > float(slow) > 0
     (tmp_path / "lone").mkdir()
     (tmp_path / "lone" / "instances.log").write_text(json.dumps({**_instances(["x"], 1)[0], "id": "elsewhere"}) + "\n")
     assert main(["score", str(tmp_path / "lone"), "--against", str(tmp_path / "base")]) == 2

@@ -117,7 +117,8 @@ def _add_score(sub) -> None:
     sc.add_argument("--nose-max-ms", type=float, default=4000.0, help="NoSE averages over LAAL from 0 to this (default: 4000)")
     sc.add_argument(
         "--against", metavar="RUN", help="another run of the same rows (an output directory or instances.log): each run's "
-        "difference from it in quality and LAAL, with the 95%% interval and p of paired bootstrap resampling of the rows",
+        "difference from it in quality and LAAL, with the 95%% interval and p of paired bootstrap resampling of the rows; "
+        "with --offline, RUN may be a sweep, and the difference of NoSE is given the same way",
     )
     sc.set_defaults(run=run_score)
 
@@ -146,27 +147,37 @@ def run_score(ns: argparse.Namespace) -> int:
         (target / "nose.json").write_text(json.dumps({"NoSE": value, "offline": str(ns.offline), "max_latency_ms": ns.nose_max_ms}) + "\n")
         print(f"NoSE\t{value:.4f}\t(LAAL 0-{ns.nose_max_ms:g} ms, BLEU relative to {ns.offline})")
     if ns.against:
-        _print_against(runs, Path(ns.against))
+        _print_against([r if r.is_dir() else r.parent for r in runs], Path(ns.against), ns.offline, ns.nose_max_ms)
     return 0
 
 
-def _print_against(runs: list[Path], against: Path) -> None:
+def _logs(runs: list[Path]) -> list[list[dict]]:
     from simulst.eval.instances import read_log
-    from simulst.eval.significance import SAMPLES, paired_bootstrap
 
-    base_log = against / "instances.log" if against.is_dir() else against
-    if not base_log.exists():
-        raise SimulstError(f"--against: no instances log at {base_log}")
-    base = read_log(base_log)
+    return [read_log(run / "instances.log") for run in runs]
+
+
+def _print_against(runs: list[Path], against: Path, offline: str | None, nose_max_ms: float) -> None:
+    from simulst.eval.plot import run_dirs
+    from simulst.eval.significance import SAMPLES, nose_bootstrap, paired_bootstrap
+
+    base = [against.parent] if against.name == "instances.log" else [against] if (against / "instances.log").exists() else run_dirs([against])
+    if len(base) > 1 and not offline:
+        raise SimulstError(f"--against {against} is a sweep: give --offline to compare NoSE, or one run of it")
+    try:
+        rows = []
+        if len(base) == 1:
+            (base_log,) = _logs(base)
+            rows = [(run.name, d) for run, log in zip(runs, _logs(runs)) for d in paired_bootstrap(base_log, log)]
+        if offline:
+            rows.append(("sweep", nose_bootstrap(_logs(base), _logs(runs), *_logs([Path(offline)]), nose_max_ms)))
+    except ValueError as error:
+        raise SimulstError(f"--against {against}: {error}") from None
     print(f"# against {against} (paired bootstrap, {SAMPLES} resamples of the rows; delta = run - against)")
     print("run\tmetric\tagainst\trun\tdelta\t95% interval\tp")
-    for run in runs:
-        try:
-            differences = paired_bootstrap(base, read_log(run / "instances.log" if run.is_dir() else run))
-        except ValueError as error:
-            raise SimulstError(f"--against {against}: {error}") from None
-        for d in differences:
-            print(f"{run.name}\t{d.metric}\t{d.base:.2f}\t{d.other:.2f}\t{d.delta:+.2f}\t[{d.low:+.2f}, {d.high:+.2f}]\t{d.p:.3f}")
+    for name, d in rows:
+        n = 4 if d.metric == "NoSE" else 2
+        print(f"{name}\t{d.metric}\t{d.base:.{n}f}\t{d.other:.{n}f}\t{d.delta:+.{n}f}\t[{d.low:+.{n}f}, {d.high:+.{n}f}]\t{d.p:.3f}")
 
 
 def _add_plot(sub) -> None:
