@@ -42,7 +42,7 @@ class _Rows:
     def __init__(self, instances: list[dict], latency: str = "LAAL", wer: bool = True):
         hyps = [i["prediction"] for i in instances]
         refs = [i.get("reference", "") for i in instances]
-        self.latencies = np.array([instance_latency(i).get(latency, np.nan) for i in instances])
+        self.latencies = np.array([instance_latency(i).get(latency, np.nan) if i["delays"] else np.nan for i in instances])  # nothing written: no latency
         if instances and all(i.get("task") == "transcribe" for i in instances):  # compared as eval.scores does
             hyps, refs = [quality.normalize(h) for h in hyps], [quality.normalize(r) for r in refs]
             if wer:
