@@ -124,17 +124,20 @@ def bfloat16_linears(model) -> None:
     model.proj_out = cls(model.proj_out)  # the token embedding it shared its weights with stays float32
 
 
+MAX_ROWS = 32
+"""The most rows one bfloat16 product takes: bigger packs run in slices of this many. On a CPU with AMX, oneDNN
+multiplies 40 rows and more with another kernel than fewer, whose float32 sums round to other bfloat16 bits."""
+
+
 def padded_rows(count: int) -> int:
-    """The row count a bfloat16 product runs at for ``count`` rows: 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, then
-    the next multiple of 16 (at most half again as many rows below 64, at most 15 more above). From two rows on, a
-    row's result does not depend on the rows beside it (one row alone takes another kernel whose float32 sums,
-    rounded to bfloat16, differ now and then), so a hypothesis gets the same numbers packed with others as alone.
-    And torch keeps memory for each row count it multiplies bfloat16 at (a few MB each for the vocabulary
-    projection) while a decoder meets new counts every round: on this ladder they are bounded."""
+    """The row count a bfloat16 product runs at for ``count`` rows (at most ``MAX_ROWS``): 2, 3, 4, 6, 8, 12, 16,
+    24, 32 (at most half again as many rows). From two rows to ``MAX_ROWS``, a row's result does not depend on the
+    rows beside it (one row alone takes another kernel whose float32 sums, rounded to bfloat16, differ now and
+    then), so a hypothesis gets the same numbers packed with others as alone. And torch keeps memory for each row
+    count it multiplies bfloat16 at (a few MB each for the vocabulary projection) while a decoder meets new counts
+    every round: on this ladder they are 9."""
     if count <= 4:
         return max(count, 2)
-    if count > 64:
-        return -(-count // 16) * 16
     power = 1 << (count - 1).bit_length()
     return power * 3 // 4 if power * 3 // 4 >= count else power
 
@@ -144,8 +147,8 @@ def _bfloat16_linear():
     import torch
 
     class Bfloat16Linear(torch.nn.Module):
-        """A linear layer with bfloat16 weights: float32 in, float32 out, float32 sums; rows padded to
-        ``padded_rows``."""
+        """A linear layer with bfloat16 weights: float32 in, float32 out, float32 sums; rows in slices of at most
+        ``MAX_ROWS``, each padded to ``padded_rows``."""
 
         def __init__(self, linear) -> None:
             super().__init__()
@@ -154,12 +157,15 @@ def _bfloat16_linear():
 
         def forward(self, x):
             rows = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
+            out = torch.cat([self._product(rows[start : start + MAX_ROWS]) for start in range(0, rows.shape[0], MAX_ROWS)])
+            return out.float().reshape(*x.shape[:-1], out.shape[-1])
+
+        def _product(self, rows):
             count = rows.shape[0]
             extra = padded_rows(count) - count
             if extra:
                 rows = torch.cat([rows, rows.new_zeros(extra, rows.shape[1])])
-            out = torch.nn.functional.linear(rows, self.weight, self.bias)[:count]
-            return out.float().reshape(*x.shape[:-1], out.shape[-1])
+            return torch.nn.functional.linear(rows, self.weight, self.bias)[:count]
 
     return Bfloat16Linear
 
