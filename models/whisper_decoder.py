@@ -157,7 +157,7 @@ def _bfloat16_linear():
 
         def forward(self, x):
             rows = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
-            out = torch.cat([self._product(rows[start : start + MAX_ROWS]) for start in range(0, rows.shape[0], MAX_ROWS)])
+            out = torch.cat([self._product(rows[start : start + MAX_ROWS]) for start in range(0, max(rows.shape[0], 1), MAX_ROWS)])  # 0 rows: one empty slice
             return out.float().reshape(*x.shape[:-1], out.shape[-1])
 
         def _product(self, rows):

@@ -198,6 +198,7 @@ def test_a_bfloat16_rows_result_does_not_depend_on_the_rows_beside_it(whisper_bf
             packed = linear(rows)
             assert torch.equal(torch.cat([linear(row[None]) for row in rows]), packed)
             assert torch.equal(linear(rows[3:10]), packed[3:10]) and torch.equal(linear(rows[5:]), packed[5:])
+            assert linear(rows[:0]).shape == (0, packed.shape[1])  # no rows: no product, no error
 
 
 def test_converted_weights_are_cached(whisper_base, model_cache):
