@@ -13,13 +13,18 @@ def tokenizer_for(lang: str | None) -> str:
     return TOKENIZERS.get((lang or "").split("-")[0], "13a")
 
 
-def bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str | None = None) -> float:
-    import sacrebleu
+def bleu_metric(lang: str | None = None, **options):
+    """sacrebleu's BLEU with the tokenizer of ``lang`` (characters where its mecab tokenizer is not installed)."""
+    from sacrebleu.metrics import BLEU
 
     try:
-        return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=tokenizer_for(lang)).score
-    except (ImportError, RuntimeError):  # a mecab tokenizer that is not installed: fall back to characters
-        return sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize="char").score
+        return BLEU(tokenize=tokenizer_for(lang), **options)
+    except (ImportError, RuntimeError):
+        return BLEU(tokenize="char", **options)
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str | None = None) -> float:
+    return bleu_metric(lang).corpus_score(list(hypotheses), [list(references)]).score
 
 
 def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> float:
@@ -47,7 +52,13 @@ def edit_distance(hypothesis: Sequence, reference: Sequence) -> int:
     return row[len(hypothesis)]
 
 
+def word_errors(hypothesis: str, reference: str) -> tuple[int, int]:
+    """The word errors of ``hypothesis`` and the words of ``reference``, lower-cased and without punctuation."""
+    words = _words(reference)
+    return edit_distance(_words(hypothesis), words), len(words)
+
+
 def wer(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Corpus word error rate (%) after lower-casing and removing punctuation."""
-    errors = sum(edit_distance(_words(h), _words(r)) for h, r in zip(hypotheses, references))
-    return 100.0 * errors / max(sum(len(_words(r)) for r in references), 1)
+    counts = [word_errors(h, r) for h, r in zip(hypotheses, references)]
+    return 100.0 * sum(errors for errors, _ in counts) / max(sum(words for _, words in counts), 1)

@@ -47,12 +47,10 @@ class _Rows:
             hyps, refs = [quality.normalize(h) for h in hyps], [quality.normalize(r) for r in refs]
             if wer:
                 self.metric = "WER"
-                self.counts = np.array([[quality.edit_distance(h.split(), r.split()), len(r.split())] for h, r in zip(hyps, refs)], np.int64)
+                self.counts = np.array([quality.word_errors(h, r) for h, r in zip(hyps, refs)], np.int64)
                 return
-        from sacrebleu.metrics import BLEU
-
         langs = {i.get("tgt_lang") for i in instances}
-        self._bleu = BLEU(tokenize=quality.tokenizer_for(langs.pop() if len(langs) == 1 else None), effective_order=True)
+        self._bleu = quality.bleu_metric(langs.pop() if len(langs) == 1 else None, effective_order=True)
         rows = [self._bleu.sentence_score(h, [r]) for h, r in zip(hyps, refs)]
         self.metric, self.counts = "BLEU", np.array([[*s.counts, *s.totals, s.sys_len, s.ref_len] for s in rows], np.int64)
 
