@@ -14,6 +14,8 @@ TRAINING_COLUMNS = ["id", "audio", "duration", "lang"]
 """A training set's TSV (../shared/data/train: ``id audio duration lang text source licence``): rows of
 untranscribed speech in ``lang`` (``text`` is optional), read as ``lang`` -> no target (X->en, or English
 transcription, for the recipes)."""
+SEGMENT_COLUMNS = ["segment_id", "offset", "duration", "source", "reference"]
+"""A long-form stream's ``NAME.segments.tsv`` (seconds), one line a sentence."""
 DEV_DATA = "../shared/data"
 """Where the development sets are unless ``$SIMULST_DEV_DATA`` says otherwise (relative to the working folder)."""
 
@@ -54,8 +56,9 @@ def read_tsv(path: str | Path, src_lang: str | None = None, tgt_lang: str | None
     """``id audio duration src_lang tgt_lang source reference`` (and optionally ``licence``), tab-separated, a
     header, audio relative to the file (or a training set's ``TRAINING_COLUMNS``).
 
-    A long-form ``NAME.segments.tsv`` (``segment_id offset duration source reference``, seconds) is read as one
-    row: the stream ``NAME.flac`` (or .wav) with its sentences.
+    A long-form ``NAME.segments.tsv`` (``segment_id offset duration source reference``, seconds; optionally
+    ``src_lang tgt_lang``, used where the call gives none) is read as one row: the stream ``NAME.flac`` (or .wav)
+    with its sentences.
     """
     path = data_path(path)
     if not path.exists():
@@ -92,5 +95,10 @@ def read_stream(path: Path, src_lang: str | None, tgt_lang: str | None) -> Row:
         raise SimulstError(f"{path}: no audio {stem}.flac/.wav/.ogg beside it")
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    missing = set(SEGMENT_COLUMNS) - set(rows[0] if rows else SEGMENT_COLUMNS)
+    if missing:
+        raise SimulstError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected {' '.join(SEGMENT_COLUMNS)}")
     segments = tuple((float(r["offset"]) * 1000, float(r["duration"]) * 1000, r["source"], r["reference"]) for r in rows)
+    src_lang = src_lang or (rows[0].get("src_lang") if rows else None) or None
+    tgt_lang = tgt_lang or (rows[0].get("tgt_lang") if rows else None) or None
     return Row(stem, audio, src_lang, tgt_lang, " ".join(s[2] for s in segments), " ".join(s[3] for s in segments), segments)

@@ -209,7 +209,9 @@ def _add_join(sub) -> None:
         help="join the clips of each direction into long utterances without pauses (45-60 s), a test of long speech",
         description="Cuts the silence at the edges of every clip (Silero VAD, 0.1 s kept) and joins the clips of each "
         "direction, in order, into utterances of --min-s to --max-s seconds; writes OUTPUT/joined.tsv (the data TSV "
-        "format, sources and references joined) and OUTPUT/audio/*.flac, for 'simulst eval --data'.",
+        "format, sources and references joined) and OUTPUT/audio/*.flac, for 'simulst eval --data'; beside each flac, "
+        "ID.segments.tsv: the utterance as a long-form stream whose sentences are its clips ('simulst eval --data "
+        "OUTPUT/audio/*.segments.tsv' scores the output after resegmentation, latency per sentence: StreamLAAL).",
     )
     jc.add_argument("--data", nargs="+", required=True, help="data TSV file(s)")
     jc.add_argument("--output", required=True, help="output directory")
