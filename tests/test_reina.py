@@ -87,6 +87,24 @@ def test_the_threshold_defaults_to_the_one_in_the_head_card(tmp_path):
     assert Reina(ReinaOptions(head=card)).threshold == 0.7 and Reina(ReinaOptions(head=card, threshold=0.2)).threshold == 0.2
 
 
+def test_the_attention_veto_reads_while_the_token_attends_the_end_of_the_audio(tmp_path):
+    """With ``attention_ms`` a head that would write waits while the token's peak is that close to the end."""
+    card = str(_head(tmp_path))
+    hidden = np.linspace(-1, 1, 8, dtype=np.float32)
+
+    def at(frame):  # 50 frames of 20 ms: the peak ``(50 - frame) * 20`` ms before the end
+        attention = np.full(50, 0.01)
+        attention[frame] = 0.6
+        return StateView(Candidate(5, True, False, attention, -0.1, 1.0, hidden), 1000, 50, 20.0, 3, 0, 3)
+
+    vetoed = Reina(ReinaOptions(threshold=0.0, head=card, attention_ms=200))
+    assert vetoed.decide(at(40)) is Action.READ  # 200 ms before the end
+    assert vetoed.decide(at(39)) is Action.WRITE  # 220 ms
+    assert Reina(ReinaOptions(threshold=0.0, head=card)).decide(at(49)) is Action.WRITE  # no veto by default
+    from_card = str(_head(tmp_path, attention_ms=300))
+    assert Reina(ReinaOptions(head=from_card)).attention_ms == 300 and Reina(ReinaOptions(head=from_card, attention_ms=0)).attention_ms == 0
+
+
 def test_a_head_for_another_model_policy_or_feature_set_is_refused(tmp_path):
     other_model = Reina(ReinaOptions(head=str(_head(tmp_path, model="whisper-small"))))
     with pytest.raises(OptionError, match="trained for model 'whisper-small'"):
