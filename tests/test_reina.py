@@ -194,15 +194,16 @@ def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
 
     training = tmp_path / "train.tsv"  # the training set's format: untranscribed speech in a language
     training.write_text(f"id\taudio\tduration\tlang\tlicence\ncv-de\t{clip('de-000')}\t5\tde\tCC0-1.0\n")
-    options = TrainOptions(synthetic=1, limit=3, step_ms=1000, epochs=2, resume=0.5)
+    options = TrainOptions(synthetic=1, limit=3, step_ms=1000, epochs=2, resume=0.5, attention_ms=200)
     card_path = train_policy("reina", [str(training), str(LIBRITRANS)], tmp_path, options, whisper_base)
     card = json.loads(card_path.read_text())
     assert card["model"] == whisper_base.identity and card["data"]["samples"] > 0
     assert 1 <= card["data"]["resumed"] <= card["data"]["utterances"] and card["training"]["resume"] == 0.5
     assert {"de-en synthetic", "de-en real", "en-en real"} <= set(card["data"]["by_source"])
     assert card["data"]["by_source"]["de-en real"]["licences"] == ["CC0-1.0"]
-    assert len(card["training"]["report"]["epochs"]) == 2 and card["threshold"] == 0.5
+    assert len(card["training"]["report"]["epochs"]) == 2 and card["threshold"] == 0.5 and card["attention_ms"] == 200
     load_head(str(card_path), "reina").check_backend(whisper_base)
+    assert Reina(ReinaOptions(head=str(card_path))).attention_ms == 200
 
 
 @pytest.mark.model

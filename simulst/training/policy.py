@@ -124,7 +124,7 @@ def train_head(samples: Samples, loss_fn, seed: int = 0, epochs: int = 12, batch
     return net.eval(), report
 
 
-def write_card(net, path: Path, policy: str, backend, data: dict, training: dict, seed: int, threshold: float) -> Path:
+def write_card(net, path: Path, policy: str, backend, data: dict, training: dict, seed: int, threshold: float, attention_ms: float) -> Path:
     card = {
         "policy": policy,
         "model": backend.identity,
@@ -134,6 +134,7 @@ def write_card(net, path: Path, policy: str, backend, data: dict, training: dict
         "width": int(net.hidden.out_features),
         "seed": seed,
         "threshold": threshold,
+        **({"attention_ms": attention_ms} if attention_ms else {}),
         "data": data,
         "training": training,
     }
@@ -180,6 +181,7 @@ class TrainOptions(Selection):
     )
     epochs: int = opt(12, "passes over the cached samples", min=1)
     threshold: float = opt(0.5, "the head's default write threshold, written into its card (chosen on dev rows after training)", min=0, max=1)
+    attention_ms: float = opt(0, "the head's default attention veto (READ while the token attends this last audio; 0: none), written into its card", min=0)
     alpha: float = opt(0.5, "cost of reading, in nats: write when the rest of the audio would add less to the token", min=0)
     beta: float = opt(0.25, "entropy weight: the softness of the trained write probability", min=0)
     monotonic: float = opt(1.0, "weight of the penalty on write probabilities that fall as more audio is read", min=0)
@@ -269,10 +271,10 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
         "files": [str(p) for p in data], "utterances": len(paths), "resumed": len(resumed), "by_source": sources, "left_out_languages": unknown,
         "synthetic_per_language": options.synthetic, "samples": len(samples),
     }
-    skip = {"synthetic", "seed", "threshold", "limit"} | ({"gamma", "text_k"} if kind != "dar" else set())
+    skip = {"synthetic", "seed", "threshold", "attention_ms", "limit"} | ({"gamma", "text_k"} if kind != "dar" else set())
     training = {**{k: v for k, v in vars(options).items() if k not in skip}, "report": report, "minutes": (time.perf_counter() - started) / 60}
     name = f"{kind}-{Path(backend.options.model).name}"
-    return write_card(net, output / name, kind, backend, data_card, training, options.seed, options.threshold)
+    return write_card(net, output / name, kind, backend, data_card, training, options.seed, options.threshold, options.attention_ms)
 
 
 def _reina(samples: Samples, options: TrainOptions):
