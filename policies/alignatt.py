@@ -29,6 +29,6 @@ class AlignAtt(Policy):
 
     def decide(self, view: StateView) -> Action:
         margin_ms = self.options.threshold_ms + self.options.uncertainty_ms * max(0.0, -view.candidate.logprob)
-        if (view.frames - view.candidate.aligned_frame) * view.frame_ms <= margin_ms:
+        if view.lead_ms <= margin_ms:
             return Action.READ
         return Action.WRITE

@@ -31,6 +31,11 @@ class StateView:
     prefix: int = 0
     """Committed tokens of the buffered audio before the candidate (this round's included): the decoder's prefix."""
 
+    @property
+    def lead_ms(self) -> float:
+        """Audio after the frame the candidate is about (its aligned frame): how much was heard past its source."""
+        return (self.frames - self.candidate.aligned_frame) * self.frame_ms
+
 
 class Policy:
     """A read/write policy: ``decide`` is all most policies need. What only some policies do is declared here

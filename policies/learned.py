@@ -41,7 +41,7 @@ def view_features(view: StateView) -> tuple[np.ndarray, np.ndarray]:
         raise OptionError("a learned policy needs a backend that exposes the decoder's hidden state (Whisper does)")
     tail = max(0, view.frames - round(TAIL_S * 1000 / view.frame_ms))
     buffer_s = view.frames * view.frame_ms / 1000
-    lead_s = (view.frames - c.aligned_frame) * view.frame_ms / 1000
+    lead_s = view.lead_ms / 1000
     values = scalars(c.logprob, c.entropy, buffer_s, lead_s, float(c.attention[tail:].sum()), view.prefix)
     return c.hidden, np.asarray(values, np.float32)
 

@@ -50,7 +50,7 @@ class Reina(Policy):
         self.head.check_backend(backend)
 
     def decide(self, view: StateView) -> Action:
-        if self.attention_ms and (view.frames - view.candidate.aligned_frame) * view.frame_ms <= self.attention_ms:
+        if self.attention_ms and view.lead_ms <= self.attention_ms:
             return Action.READ
         hidden, values = view_features(view)
         return Action.WRITE if self.head.write_probability(hidden, values) >= self.threshold else Action.READ
