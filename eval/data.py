@@ -69,9 +69,7 @@ def read_tsv(path: str | Path, src_lang: str | None = None, tgt_lang: str | None
         reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         if set(TRAINING_COLUMNS) <= set(reader.fieldnames or []) and "src_lang" not in (reader.fieldnames or []):
             return [Row(r["id"], path.parent / r["audio"], r["lang"] or None, None, r.get("text") or "", "", licence=r.get("licence") or "") for r in reader]
-        missing = set(COLUMNS) - set(reader.fieldnames or [])
-        if missing:
-            raise SimulstError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected {' '.join(COLUMNS)}")
+        _check_columns(path, reader.fieldnames, COLUMNS)
         return [
             Row(r["id"], path.parent / r["audio"], r["src_lang"] or None, r["tgt_lang"] or None, r["source"], r["reference"], licence=r.get("licence") or "")
             for r in reader
@@ -94,11 +92,17 @@ def read_stream(path: Path, src_lang: str | None, tgt_lang: str | None) -> Row:
     if audio is None:
         raise SimulstError(f"{path}: no audio {stem}.flac/.wav/.ogg beside it")
     with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    missing = set(SEGMENT_COLUMNS) - set(rows[0] if rows else SEGMENT_COLUMNS)
-    if missing:
-        raise SimulstError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected {' '.join(SEGMENT_COLUMNS)}")
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        _check_columns(path, reader.fieldnames, SEGMENT_COLUMNS)
+        rows = list(reader)
     segments = tuple((float(r["offset"]) * 1000, float(r["duration"]) * 1000, r["source"], r["reference"]) for r in rows)
-    src_lang = src_lang or (rows[0].get("src_lang") if rows else None) or None
-    tgt_lang = tgt_lang or (rows[0].get("tgt_lang") if rows else None) or None
+    first = rows[0] if rows else {}
+    src_lang = src_lang or first.get("src_lang") or None
+    tgt_lang = tgt_lang or first.get("tgt_lang") or None
     return Row(stem, audio, src_lang, tgt_lang, " ".join(s[2] for s in segments), " ".join(s[3] for s in segments), segments)
+
+
+def _check_columns(path: Path, fieldnames, expected: list[str]) -> None:
+    missing = set(expected) - set(fieldnames or [])
+    if missing:
+        raise SimulstError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected {' '.join(expected)}")
