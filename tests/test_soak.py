@@ -48,7 +48,9 @@ def test_five_minutes_keep_the_work_per_chunk_flat(model_cache, tmp_path):
 def test_an_hour_keeps_the_work_per_chunk_and_the_memory_flat(model_cache, tmp_path):
     summary = soak(tmp_path, 60, 300)
     # resident memory (sampled after every chunk) and the process's peak: the allocator settles during the first
-    # half hour (+5% over the first window, measured), then nothing grows (a leak of 20 KB per chunk would show)
+    # half hour (+1-5% over the first window, measured), then nothing grows. The second half hour is compared by
+    # the median of its first and last windows: a transient allocation (+46 MB for a few chunks, seen in CI) moves
+    # only their maxima; a leak of 16 KB a chunk (28 MB in 1,800 chunks) would show
     assert summary["rss_last_max_mb"] <= 1.1 * summary["rss_first_max_mb"], summary
     assert summary["peak_last_mb"] <= 1.1 * summary["peak_first_mb"], summary
-    assert summary["rss_second_half_max_mb"] <= 1.03 * summary["rss_first_half_max_mb"], summary
+    assert summary["rss_last_median_mb"] <= 1.02 * summary["rss_mid_median_mb"], summary
