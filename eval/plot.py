@@ -68,7 +68,10 @@ def latency_quality(groups: dict[str, list[Path]], output: Path, offline: str | 
     ax.set_ylabel("BLEU")
     ax.set_title("latency-quality")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
+    if len(groups) > 4:  # beside the axes, where it hides no point
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+    else:
+        ax.legend(loc="lower right", fontsize=7)
     written = _save(fig, output, "latency-quality")
     plt.close(fig)
     return written
