@@ -13,7 +13,7 @@ from simulst.options import Options, opt
 from simulst.policies.base import Action, Policy, StateView
 from simulst.policies.learned import load_head, view_features
 
-SHIPPED_HEAD = "reina-whisper-base"
+SHIPPED_HEAD = "reina-cv-whisper-base"
 HEAD_HELP = "the head: a shipped name or the path of a NAME.json card beside NAME.pt"
 
 
