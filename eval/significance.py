@@ -3,6 +3,7 @@ EMNLP 2004) of corpus quality (BLEU; WER for transcription) and of mean latency.
 
 Corpus BLEU of a handful of rows moves by a point with the wording of one long row; resampling the rows with
 replacement, the same draw for both runs, gives the spread of the difference that the choice of rows alone makes.
+A long-form run (instances with ``segments``) is resampled by its reference sentences, as it is scored.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from simulst.eval import quality
 from simulst.eval.scores import instance_latency
+from simulst.eval.stream import sentences
 
 SAMPLES = 1000
 
@@ -65,8 +67,14 @@ class _Rows:
         return float(np.nanmean(self.latencies[draw]))
 
 
+def _rows(run: list[dict]) -> list[dict]:
+    """A run's rows: its instances, or a long-form run's reference sentences after resegmentation."""
+    return [row for i in run for row in sentences(i)] if run and all(i.get("segments") for i in run) else run
+
+
 def _matched(runs: list[list[dict]]) -> list[list[dict]]:
     """The runs' rows that every run holds (matched by ``id``), in the first run's order."""
+    runs = [_rows(run) for run in runs]
     by_id = [{i["id"]: i for i in run} for run in runs]
     ids = [i["id"] for i in runs[0] if all(i["id"] in other for other in by_id)]
     if len(ids) < 2:
@@ -91,9 +99,10 @@ def paired_bootstrap(base: list[dict], other: list[dict], latency: str = "LAAL",
     """Quality and ``latency`` of ``other`` against ``base`` over the rows both hold (matched by ``id``)."""
     a, b = (_Rows(run, latency) for run in _matched([base, other]))
     draws = _draws(len(a.counts), samples, seed)
+    long_form = bool(base) and all(i.get("segments") for i in base)  # StreamLAAL's terms, averaged over sentences
     return [
         _difference(a.metric, a.quality(), b.quality(), np.array([b.quality(d) - a.quality(d) for d in draws])),
-        _difference(latency, a.latency(), b.latency(), np.array([b.latency(d) - a.latency(d) for d in draws])),
+        _difference(f"Stream{latency}/sentence" if long_form else latency, a.latency(), b.latency(), np.array([b.latency(d) - a.latency(d) for d in draws])),
     ]
 
 

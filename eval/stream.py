@@ -75,3 +75,21 @@ def stream_latency(
     if long_yaal:
         metrics["LongYAAL"] = float(mean(long_yaal))
     return metrics
+
+
+def sentences(instance: dict) -> list[dict]:
+    """A long-form instance (one with ``segments``) as one instance per reference sentence: its resegmented words,
+    their delays (and elapsed times) relative to the sentence's start, the sentence's duration as the source
+    length. A sentence's LAAL is then its term of StreamLAAL; ids are ``ID#k``."""
+    words = instance["prediction"].split()
+    segments = instance["segments"]
+    spans = resegment(words, [reference for _, _, reference in segments])
+    rows = []
+    for k, ((start, stop), (offset, duration, reference)) in enumerate(zip(spans, segments)):
+        row = {**instance, "id": f"{instance['id']}#{k}", "prediction": " ".join(words[start:stop]), "reference": reference, "source_length": duration}
+        for key in ("delays", "elapsed", "display_delays"):
+            if instance.get(key):
+                row[key] = [stamp - offset for stamp in instance[key][start:stop]]
+        del row["segments"]
+        rows.append(row)
+    return rows

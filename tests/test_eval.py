@@ -216,6 +216,26 @@ def test_paired_bootstrap_separates_a_real_difference_from_none():
     assert wer.metric == "WER" and wer.delta < 0  # fewer errors
 
 
+def test_paired_bootstrap_of_long_form_runs_resamples_their_sentences():
+    from simulst.eval.scores import group_scores
+    from simulst.eval.significance import paired_bootstrap
+
+    segments = [[0.0, 3000.0, "the cat sat on the mat today"], [3000.0, 3000.0, "a dog ran in the park at noon"], [6000.0, 3000.0, "birds sing in the tall old trees"]]
+
+    def stream(prediction: str, lag_ms: float) -> list[dict]:  # one 9 s stream; each word lag_ms after its sentence starts
+        words = prediction.split()
+        delays = [3000.0 * min(k * 3 // len(words), 2) + lag_ms for k in range(len(words))]
+        return [{"id": "talk", "prediction": prediction, "reference": " ".join(s[2] for s in segments), "delays": delays,
+                 "source_length": 9000.0, "segments": segments, "tgt_lang": "en"}]
+
+    good = stream("the cat sat on the mat today a dog ran in the park at noon birds sing in the tall old trees", 900)
+    bad = stream("the cat is on a mat a dog ran to the park birds sing in trees", 1500)
+    quality, lag = paired_bootstrap(bad, good)  # one stream, three sentences: rows enough to resample
+    assert quality.base == pytest.approx(group_scores(bad)["BLEU"]) and quality.other == pytest.approx(group_scores(good)["BLEU"])
+    assert lag.metric == "StreamLAAL/sentence" and lag.base == pytest.approx(group_scores(bad)["StreamLAAL"])
+    assert quality.delta > 0 and lag.delta < 0
+
+
 def test_score_against_another_run_prints_each_runs_difference(tmp_path, capsys):
     for name, delays in (("base", 1500), ("other", 900)):
         (tmp_path / name).mkdir()

@@ -117,8 +117,8 @@ def _add_score(sub) -> None:
     sc.add_argument("--nose-max-ms", type=float, default=4000.0, help="NoSE averages over LAAL from 0 to this (default: 4000)")
     sc.add_argument(
         "--against", metavar="RUN", help="another run of the same rows (an output directory or instances.log): each run's "
-        "difference from it in quality and LAAL, with the 95%% interval and p of paired bootstrap resampling of the rows; "
-        "with --offline, RUN may be a sweep, and the difference of NoSE is given the same way",
+        "difference from it in quality and LAAL, with the 95%% interval and p of paired bootstrap resampling of the rows "
+        "(of a long-form run: its reference sentences after resegmentation); with --offline, RUN may be a sweep, and the difference of NoSE is given the same way",
     )
     sc.set_defaults(run=run_score)
 
