@@ -92,9 +92,9 @@ class HeadFile:
             )
 
 
-def load_head(name: str, policy: str) -> HeadFile:
-    """Load a head for ``policy``, refusing one made for another policy or feature set."""
+def load_head(name: str, policy: str | None = None) -> HeadFile:
+    """Load a head for ``policy`` (None: any), refusing one made for another policy or feature set."""
     from simulst.cards import load_card
 
-    card = load_card(name, SHIPPED, "head", {"policy": policy, "features": FEATURES})
+    card = load_card(name, SHIPPED, "head", {"features": FEATURES, **({"policy": policy} if policy else {})})
     return HeadFile(card.load_into(head_net(card.data["hidden_dim"], card.data["width"])), card.data, card.path)

@@ -1,5 +1,6 @@
 """REINA and the learned-policy foundation: the loss, NoSE, head files and their checks, features, training."""
 
+import dataclasses
 import json
 import math
 
@@ -189,7 +190,7 @@ def test_features_after_a_trim_are_those_of_the_resumed_session(whisper_float32,
 
 @pytest.mark.model
 def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
-    from simulst.training.policy import TrainOptions, train_policy
+    from simulst.training.policy import TrainOptions, load_samples, losses, train_head, train_policy
     from tests.conftest import LIBRITRANS, clip
 
     training = tmp_path / "train.tsv"  # the training set's format: untranscribed speech in a language
@@ -204,6 +205,21 @@ def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
     assert len(card["training"]["report"]["epochs"]) == 2 and card["threshold"] == 0.5 and card["attention_ms"] == 200
     load_head(str(card_path), "reina").check_backend(whisper_base)
     assert Reina(ReinaOptions(head=str(card_path))).attention_ms == 200
+
+    # fine-tuning: a DAR head started from that REINA head, on the cached features (nothing is computed again)
+    tuned_card = json.loads(train_policy("dar", [str(training), str(LIBRITRANS)], tmp_path, dataclasses.replace(options, init=str(card_path), epochs=1), whisper_base).read_text())
+    assert tuned_card["training"]["init"] == str(card_path) and tuned_card["data"]["samples"] == card["data"]["samples"]
+    samples = load_samples([p for p in sorted((tmp_path / "features").glob("*.npz")) if not np.load(p)["empty"]])  # as cache_features gives them
+    start = load_head(str(card_path)).net
+    before = [p.detach().clone() for p in start.parameters()]
+    loss = losses["dar"](samples, options)
+    still, _ = train_head(samples, loss, epochs=1, lr=0.0, start=start)  # no step: the start head itself, copied
+    moved, _ = train_head(samples, loss, epochs=1, start=start)
+    fresh, _ = train_head(samples, loss, epochs=1, lr=0.0, seed=1)
+    assert still is not start and all(torch.equal(a, b) for a, b in zip(still.parameters(), before))
+    assert all(torch.equal(a, b) for a, b in zip(start.parameters(), before))  # fine-tuning leaves the start head alone
+    assert not all(torch.equal(a, b) for a, b in zip(moved.parameters(), before))
+    assert not all(torch.equal(a, b) for a, b in zip(fresh.parameters(), before))
 
 
 @pytest.mark.model

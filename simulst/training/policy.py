@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from simulst.options import Options, opt
-from simulst.policies.learned import FEATURES, SCALARS, head_net
+from simulst.policies.learned import FEATURES, SCALARS, head_net, load_head
 
 
 @dataclass
@@ -72,9 +73,10 @@ def load_samples(paths: list[Path], margin: int = 4) -> Samples:
     )
 
 
-def train_head(samples: Samples, loss_fn, seed: int = 0, epochs: int = 12, batch: int = 64, lr: float = 2e-3, valid: float = 0.1, progress=None):
+def train_head(samples: Samples, loss_fn, seed: int = 0, epochs: int = 12, batch: int = 64, lr: float = 2e-3, valid: float = 0.1, progress=None, start=None):
     """Train a head with ``loss_fn(logits, sample_indices, pairs)``; a batch is every sample of ``batch``
-    utterances (so pairs of the same token stay together); 10% of the utterances are held out.
+    utterances (so pairs of the same token stay together); 10% of the utterances are held out. ``start``: a head
+    network to fine-tune (a copy; it keeps its scalar standardization) instead of a random one.
 
     Returns the network and a report (losses per epoch, on the training and held-out utterances)."""
     import torch
@@ -90,9 +92,12 @@ def train_head(samples: Samples, loss_fn, seed: int = 0, epochs: int = 12, batch
         pairs_of[int(samples.utterance[i])].append((i, j))
     hidden, values = torch.from_numpy(samples.hidden), torch.from_numpy(samples.scalars)
     train_idx = np.concatenate([members[u] for u in train])
-    net = head_net(samples.hidden.shape[1])
-    net.scalar_mean.copy_(values[train_idx].mean(0))
-    net.scalar_std.copy_(values[train_idx].std(0).clamp(min=1e-3))
+    if start is not None:
+        net = copy.deepcopy(start).train()
+    else:
+        net = head_net(samples.hidden.shape[1])
+        net.scalar_mean.copy_(values[train_idx].mean(0))
+        net.scalar_std.copy_(values[train_idx].std(0).clamp(min=1e-3))
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
 
     def loss_of(group: list[int]):
@@ -180,6 +185,10 @@ class TrainOptions(Selection):
         "the model starts after this fraction of it (e.g. 0.5), the model's words before it as its text context", min=0, max=1,
     )
     epochs: int = opt(12, "passes over the cached samples", min=1)
+    init: str | None = opt(
+        None, "start from this head (a shipped name, e.g. reina-cv-whisper-base, or the path of a NAME.json card; a REINA "
+        "or DAR head for the same model) instead of a random one: fine-tunes it on this data with this loss",
+    )
     threshold: float = opt(0.5, "the head's default write threshold, written into its card (chosen on dev rows after training)", min=0, max=1)
     attention_ms: float = opt(0, "the head's default attention veto (READ while the token attends this last audio; 0: none), written into its card", min=0)
     alpha: float = opt(0.5, "cost of reading, in nats: write when the rest of the audio would add less to the token", min=0)
@@ -246,6 +255,9 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
     from simulst.training.teacher import cache_features
 
     output = Path(output)
+    start = load_head(options.init) if options.init else None
+    if start:
+        start.check_backend(backend)
     rows = [r for path in data for r in read_tsv(path)]
     rows = rows[: options.limit] if options.limit else rows
     started = time.perf_counter()
@@ -266,7 +278,10 @@ def train_policy(kind: str, data: list[str], output: str | Path, options: TrainO
             raise SimulstError("the model wrote nothing for any training row")
         loss_fn = losses[kind](samples, options)
         train_bar = bar("training")
-        net, report = train_head(samples, loss_fn, options.seed, options.epochs, progress=lambda d, t, e: train_bar(d, t, f"loss {e['train_loss']:.4f}"))
+        net, report = train_head(
+            samples, loss_fn, options.seed, options.epochs, progress=lambda d, t, e: train_bar(d, t, f"loss {e['train_loss']:.4f}"),
+            start=start.net if start else None,
+        )
     data_card = {
         "files": [str(p) for p in data], "utterances": len(paths), "resumed": len(resumed), "by_source": sources, "left_out_languages": unknown,
         "synthetic_per_language": options.synthetic, "samples": len(samples),
