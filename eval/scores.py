@@ -11,7 +11,7 @@ import numpy as np
 
 from simulst.eval import latency, quality
 from simulst.eval.speech import speech_metrics
-from simulst.eval.stream import resegment, stream_latency
+from simulst.eval.stream import long_form, resegment, stream_latency
 
 LATENCY = ["LAAL", "AL", "AP", "DAL", "ATD", "StartOffset", "EndOffset"]
 TSV_COLUMNS = ["BLEU", "LAAL", "AL", "AP", "DAL", "ATD"]
@@ -62,7 +62,7 @@ def group_scores(instances: list[dict]) -> dict[str, float]:
     hyps = [i["prediction"] for i in instances]
     refs = [i.get("reference", "") for i in instances]
     stream_metrics: dict[str, float] = {}
-    if instances and all(i.get("segments") for i in instances):
+    if long_form(instances):
         hyps, refs, stream_metrics = _resegmented(instances)
     tgt_langs = {i.get("tgt_lang") for i in instances}
     transcription = bool(instances) and all(i.get("task") == "transcribe" for i in instances)

@@ -14,7 +14,7 @@ import numpy as np
 
 from simulst.eval import quality
 from simulst.eval.scores import instance_latency
-from simulst.eval.stream import sentences
+from simulst.eval.stream import long_form, sentences
 
 SAMPLES = 1000
 
@@ -69,7 +69,7 @@ class _Rows:
 
 def _rows(run: list[dict]) -> list[dict]:
     """A run's rows: its instances, or a long-form run's reference sentences after resegmentation."""
-    return [row for i in run for row in sentences(i)] if run and all(i.get("segments") for i in run) else run
+    return [row for i in run for row in sentences(i)] if long_form(run) else run
 
 
 def _matched(runs: list[list[dict]]) -> list[list[dict]]:
@@ -99,10 +99,9 @@ def paired_bootstrap(base: list[dict], other: list[dict], latency: str = "LAAL",
     """Quality and ``latency`` of ``other`` against ``base`` over the rows both hold (matched by ``id``)."""
     a, b = (_Rows(run, latency) for run in _matched([base, other]))
     draws = _draws(len(a.counts), samples, seed)
-    long_form = bool(base) and all(i.get("segments") for i in base)  # StreamLAAL's terms, averaged over sentences
     return [
         _difference(a.metric, a.quality(), b.quality(), np.array([b.quality(d) - a.quality(d) for d in draws])),
-        _difference(f"Stream{latency}/sentence" if long_form else latency, a.latency(), b.latency(), np.array([b.latency(d) - a.latency(d) for d in draws])),
+        _difference(f"Stream{latency}/sentence" if long_form(base) else latency, a.latency(), b.latency(), np.array([b.latency(d) - a.latency(d) for d in draws])),
     ]
 
 

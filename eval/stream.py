@@ -77,6 +77,11 @@ def stream_latency(
     return metrics
 
 
+def long_form(instances: list[dict]) -> bool:
+    """Whether a run is long-form: every instance has reference ``segments`` (scored after resegmentation)."""
+    return bool(instances) and all(i.get("segments") for i in instances)
+
+
 def sentences(instance: dict) -> list[dict]:
     """A long-form instance (one with ``segments``) as one instance per reference sentence: its resegmented words,
     their delays (and elapsed times) relative to the sentence's start, the sentence's duration as the source
