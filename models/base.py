@@ -138,6 +138,9 @@ class Backend:
     """Source milliseconds per encoder frame."""
     identity: str
     """Which weights: a learned policy's head is refused by a backend other than the one it was trained for."""
+    numerics: str = ""
+    """What beside the weights decides its numbers (device, float types, quantization, runtime): the training
+    recipes key their caches of its outputs by it and a trained head's card records it."""
 
     def open(self, options: SessionOptions) -> Stream:
         """A per-session stream; raises OptionError for a language or task the model cannot do."""

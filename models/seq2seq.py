@@ -83,6 +83,7 @@ class Seq2SeqBackend(Backend):
             raise ModelError(f"{options.model} is not a speech encoder-decoder transformers can load ({config.model_type}): {exc}") from exc
         self.config = config
         self.identity = f"{config.model_type}:{Path(options.model).name}"
+        self.numerics = f"{self.device}, {dtype}"
         self.sample_rate = int(self.features.sampling_rate)
         generation = self.model.generation_config
         self.start = [generation.decoder_start_token_id if generation.decoder_start_token_id is not None else config.decoder_start_token_id]

@@ -129,6 +129,8 @@ class WhisperBackend(Backend):
             self.model.model.encoder = torch.ao.quantization.quantize_dynamic(self.model.model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
         if bfloat16:
             bfloat16_linears(self.model)
+        self.numerics = (f"{self.device}, decoder {self.decoder_dtype}, encoder {'ctranslate2' if self.ct2 else 'torch'} {dtype}, "
+                         f"quantize {options.quantize}")
         if self.device != "cpu":
             self.model.to(self.device, device.torch_dtype(dtype))
         self.tokenizer = assets.tokenizer

@@ -116,6 +116,7 @@ def test_training_runs_end_to_end_on_a_tiny_set(tmp_path, whisper_base):
         assert len(c["frames"]) == len(c["tokens"]) > 0 and c["frames"].max() < len(c["states"]) + 400
     assert all(len(c["states"]) < max(len(w["states"]) for w in whole) for c in cached if "tokens" not in c)  # 40-90% of one
     data = json.loads(card.read_text())
+    assert data["numerics"]["teacher"] == whisper_base.numerics and "decoder" in data["numerics"]["encoder"]
     assert data["pad_ms"] == 0 and data["languages"] == ["de", "en"] and data["vocab"] == sorted(set(data["vocab"]))
     assert set(data["data"]["by_source"]) == {"en-en real", "de-en real"}
     backend = NarBackend(NarOptions(head=str(card)))

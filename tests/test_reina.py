@@ -198,7 +198,7 @@ def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
     options = TrainOptions(synthetic=1, limit=3, step_ms=1000, epochs=2, resume=0.5, attention_ms=200)
     card_path = train_policy("reina", [str(training), str(LIBRITRANS)], tmp_path, options, whisper_base)
     card = json.loads(card_path.read_text())
-    assert card["model"] == whisper_base.identity and card["data"]["samples"] > 0
+    assert card["model"] == whisper_base.identity and card["numerics"] == whisper_base.numerics and card["data"]["samples"] > 0
     assert 1 <= card["data"]["resumed"] <= card["data"]["utterances"] and card["training"]["resume"] == 0.5
     assert {"de-en synthetic", "de-en real", "en-en real"} <= set(card["data"]["by_source"])
     assert card["data"]["by_source"]["de-en real"]["licences"] == ["CC0-1.0"]

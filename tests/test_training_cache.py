@@ -21,11 +21,16 @@ def test_an_interrupted_write_leaves_nothing_and_the_next_run_computes_it(tmp_pa
     assert once(path, broken) == path  # there: not computed again
 
 
-def test_a_feature_pass_stopped_midway_resumes_with_the_items_it_had_not_done(tmp_path, monkeypatch):
-    class Backend:
-        identity, sample_rate = "fake", 16000
-        options = type("O", (), {"alignment": "normalized", "pad_ms": 8000})()
+class FakeBackend:
+    identity, numerics, sample_rate = "fake", "cpu, decoder float32", 16000
+    options = type("O", (), {"alignment": "normalized", "pad_ms": 8000})()
 
+
+class Bfloat16Backend(FakeBackend):
+    numerics = "cpu, decoder bfloat16"
+
+
+def test_a_feature_pass_stopped_midway_resumes_with_the_items_it_had_not_done(tmp_path, monkeypatch):
     made, stop_at = [], ["b"]
 
     def features(backend, audio, options, step_ms, most_cuts=None, resume=None):
@@ -39,14 +44,14 @@ def test_a_feature_pass_stopped_midway_resumes_with_the_items_it_had_not_done(tm
     monkeypatch.setattr("simulst.streaming.audio.load_audio", lambda path, rate: np.arange(5, dtype=np.float32))
     items = [(name, "x.flac", SessionOptions(src_lang=name)) for name in ("a", "b", "c")]
     with pytest.raises(KeyboardInterrupt):
-        teacher.cache_features(Backend(), items, tmp_path, 400)
+        teacher.cache_features(FakeBackend(), items, tmp_path, 400)
     assert made == ["a"]
     notes = []
-    paths = teacher.cache_features(Backend(), items, tmp_path, 400, lambda done, total, note: notes.append(note))
+    paths = teacher.cache_features(FakeBackend(), items, tmp_path, 400, lambda done, total, note: notes.append(note))
     assert made == ["a", "b", "c"]  # the first item was not computed again
     assert notes[0] == "a" and all(n.endswith(" utt/min") for n in notes[1:])  # the rate counts computed items
     assert [int(np.load(p)["tokens"][0]) for p in paths] == [1, 2, 3]
-    assert teacher.cache_features(Backend(), items, tmp_path, 400) == paths and made == ["a", "b", "c"]
+    assert teacher.cache_features(FakeBackend(), items, tmp_path, 400) == paths and made == ["a", "b", "c"]
 
 
 def test_at_most_so_many_truncation_points_spread_over_the_utterance():
@@ -111,3 +116,21 @@ def test_a_recipe_logged_to_a_file_reports_progress_in_timed_lines(monkeypatch):
         update(3, 4, "c")  # 40 s: a line
         update(4, 4, "d")  # 41 s: done, always a line
     assert log.getvalue().splitlines() == ["features 1/4 1s, eta 3s  a", "features 3/4 40s, eta 13s  c", "features 4/4 41s  d"]
+
+
+def test_features_of_the_same_weights_with_other_numerics_are_cached_apart(tmp_path, monkeypatch):
+    """A decoder in bfloat16 writes other words now and then than one in float32: the same recipe run with other
+    numerics into the same directory computes its own features instead of reusing the others'."""
+    made = []
+
+    def features(backend, audio, options, step_ms, most_cuts=None, resume=None):
+        made.append(backend.numerics)
+        return {"tokens": np.array([len(made)])}
+
+    monkeypatch.setattr(teacher, "utterance_features", features)
+    monkeypatch.setattr("simulst.streaming.audio.load_audio", lambda path, rate: np.zeros(5, np.float32))
+    items = [("a", "x.flac", SessionOptions(src_lang="de"))]
+    float32 = teacher.cache_features(FakeBackend(), items, tmp_path, 400)
+    bfloat16 = teacher.cache_features(Bfloat16Backend(), items, tmp_path, 400)
+    assert made == [FakeBackend.numerics, Bfloat16Backend.numerics] and float32 != bfloat16
+    assert teacher.cache_features(FakeBackend(), items, tmp_path, 400) == float32 and len(made) == 2

@@ -166,6 +166,7 @@ def test_bfloat16_decoder_stays_within_rounding_of_float32(whisper_float32, whis
     assert _bfloat16(WhisperOptions()) == native_bfloat16()  # the default: auto
     assert type(whisper_bfloat16.model.proj_out).__name__ == "Bfloat16Linear"
     assert type(whisper_float32.model.proj_out).__name__ != "Bfloat16Linear"
+    assert "decoder bfloat16" in whisper_bfloat16.numerics and "decoder float32" in whisper_float32.numerics  # what caches are keyed by
     backends = [whisper_float32, whisper_bfloat16]
     audio = load_audio(clip("en-000"))
     encoded = backends[0].encode(audio[: 6 * 16000])

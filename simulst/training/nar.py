@@ -72,7 +72,7 @@ def interleave(items: list, language) -> list:
 
 
 def cache_key(teacher, encoder, item_id: str, session: SessionOptions, cut: float) -> str:
-    return key(CACHE_VERSION, teacher.identity, teacher.options.pad_ms, encoder.options.pad_ms, item_id, session.task, session.src_lang, f"{cut:.3f}")
+    return key(CACHE_VERSION, teacher.identity, teacher.numerics, encoder.numerics, teacher.options.pad_ms, encoder.options.pad_ms, item_id, session.task, session.src_lang, f"{cut:.3f}")
 
 
 def utterance_cache(teacher, encoder, audio: np.ndarray, session: SessionOptions) -> dict[str, np.ndarray]:
@@ -128,7 +128,7 @@ def cache_utterances(teacher, encoder, items, cache_dir: Path, options: NarTrain
 
         whole = once(cache_dir / f"{cache_key(teacher, encoder, item_id, session, 1.0)}.npz", lambda: utterance_cache(teacher, encoder, read(), session))
         cuts = [
-            once(cache_dir / f"{key(CACHE_VERSION, 'cut', encoder.identity, encoder.options.pad_ms, item_id, f'{cut:.3f}')}.npz",
+            once(cache_dir / f"{key(CACHE_VERSION, 'cut', encoder.identity, encoder.numerics, encoder.options.pad_ms, item_id, f'{cut:.3f}')}.npz",
                  lambda: {"states": states_of(encoder, read()[: int(len(read()) * cut)])})
             for cut in cut_fractions(options.seed, item_id, options.cuts)
         ]
@@ -300,6 +300,7 @@ def train_nar(data: list[str], output: str | Path, options: NarTrainOptions, tea
     card = {
         "format": FORMAT,
         "model": teacher.identity,
+        "numerics": {"teacher": teacher.numerics, "encoder": encoder.numerics},
         "encoder": teacher.options.model,
         "pad_ms": options.encoder_pad_ms,
         "dim": int(loaded[0].states.shape[1]),

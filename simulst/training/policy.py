@@ -133,6 +133,7 @@ def write_card(net, path: Path, policy: str, backend, data: dict, training: dict
     card = {
         "policy": policy,
         "model": backend.identity,
+        "numerics": backend.numerics,
         "features": FEATURES,
         "scalars": SCALARS,
         "hidden_dim": int(net.hidden.in_features),

@@ -138,7 +138,7 @@ def utterance_features(
 def cache_key(backend, row_id: str, options: SessionOptions, step_ms: int, most_cuts: int | None = None, resume: float | None = None) -> str:
     cuts = (step_ms,) if most_cuts is None else (step_ms, most_cuts)
     resumed = () if resume is None else ("resume", resume, options.context_tokens)
-    return key(CACHE_VERSION, backend.identity, FEATURES, backend.options.alignment, backend.options.pad_ms, row_id, options.task, options.src_lang, *cuts, *resumed)
+    return key(CACHE_VERSION, backend.identity, backend.numerics, FEATURES, backend.options.alignment, backend.options.pad_ms, row_id, options.task, options.src_lang, *cuts, *resumed)
 
 
 def cache_features(
