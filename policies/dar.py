@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from simulst.options import opt
 from simulst.policies.reina import HEAD_HELP, Reina, ReinaOptions
 
-SHIPPED_HEAD = "dar-whisper-base"
+SHIPPED_HEAD = "dar-cv-whisper-base"
 
 
 @dataclass(frozen=True)

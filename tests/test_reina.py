@@ -223,7 +223,7 @@ def test_training_runs_end_to_end_on_a_tiny_set(whisper_base, tmp_path):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("policy,head", [("reina", None), ("reina", "reina-whisper-base"), ("dar", None), ("dar", "dar-cv-whisper-base")])
+@pytest.mark.parametrize("policy,head", [("reina", None), ("reina", "reina-whisper-base"), ("dar", None), ("dar", "dar-whisper-base")])
 def test_the_shipped_head_translates_a_clip_the_same_way_twice(whisper_base, policy, head):
     from simulst import build
     from simulst.options import SessionOptions
