@@ -88,6 +88,11 @@ class SessionOptions(Options):
     )
     max_buffer_ms: int = opt(15000, "audio kept for the model; past it, audio before the last committed word is dropped", min=2)
     context_tokens: int = opt(64, "committed tokens of dropped audio kept as the model's text context", min=0)
+    restart_ms: int = opt(
+        2000, "at the end of input or a pause, when the model ends its text right after the committed text although Silero VAD "
+        "hears this much speech after that text's last attention peak, the text becomes context and that audio is decoded "
+        "again (guard 'restart'; 0: never)", min=0,
+    )
     prompt: str | None = opt(None, "initial context: text the model reads as if it had been said before the stream (topic, names, style); kept for the whole stream")
     terms: str | None = opt(
         None, "a glossary (names, technical terms), separated by newlines or ';'; on the command line also a file of them, "

@@ -127,9 +127,11 @@ class Session:
     """
 
     def __init__(
-        self, backend: Backend, policy: Policy, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock, vad=None
+        self, backend: Backend, policy: Policy, options: SessionOptions = SessionOptions(), clock: Clock = wall_clock, vad=None,
+        voiced: Callable[[np.ndarray, int], float] | None = None,
     ) -> None:
         self.backend, self.policy, self.options, self.clock = backend, policy, options, clock
+        self.voiced = voiced  # (audio, rate) -> ms of speech in it; Silero VAD by default (asked only before a restart)
         policy.bind(backend)
         self.stream = backend.open(options)
         self._buffer = np.zeros(0, np.float32)
@@ -256,9 +258,13 @@ class Session:
                     tail = held + [c.token for c in self._continue(hyp, held)]
             if observes and not closing:
                 self.policy.observe(self.tokens[len(self.tokens) - (self.committed - before) :], tail)
+            if closing and self.committed == before and self._restart(upto):
+                self._spend(hyp)
+                hyp = self.stream.begin(self._audio(upto), self.tokens, closing, self.context)
+                if hyp is not None:
+                    self._retranslate(hyp, closing, 0) if revising else self._decide(hyp, closing)
         if hyp is not None:
-            self.decoder_steps += hyp.steps
-            self.encode_ms += hyp.encode_ms
+            self._spend(hyp)
         self._tail = tail
         if not closing:
             self._trim(upto, hyp if heard else None)
@@ -281,6 +287,31 @@ class Session:
             self._events.append(Partial(full[len(self.text) :], **stamp))
         if final:
             self._events.append(End((self._base + self.stream.detokenize(self.tokens)).strip(), **stamp))
+
+    def _spend(self, hyp: Hypothesis) -> None:
+        self.decoder_steps += hyp.steps
+        self.encode_ms += hyp.encode_ms
+
+    def _restart(self, upto: int) -> bool:
+        """Whisper may end its text right after a committed prefix that ends a sentence although speech follows.
+        When the round wrote nothing (no guard held it back, no token is ruled out there) and a voice detector
+        hears ``restart_ms`` or more of speech after the prefix's furthest attention peak, the text becomes context
+        and the audio after it is to be decoded again. True if so."""
+        need = self.options.restart_ms
+        if not need or not self._marks or self._guards or self.committed in self._banned:
+            return False
+        last = max(mark for mark, _ in self._marks) + self._rate * TRIM_MARGIN_MS // 1000
+        if (upto - last) * 1000 < need * self._rate:
+            return False
+        if self.voiced is None:
+            from simulst.streaming.vad import voiced_ms
+
+            self.voiced = voiced_ms
+        if self.voiced(self._audio(upto)[last - self._offset :], self._rate) < need:
+            return False
+        self._guards.append("restart")
+        self._drop(len(self.tokens), last)
+        return True
 
     def _retranslate(self, hyp: Hypothesis, closing: bool, forced: int) -> list[int]:
         """Re-translation: the model's whole continuation of the committed text; the policy (a stabiliser) says
@@ -379,14 +410,16 @@ class Session:
         limit = self.options.max_buffer_ms * self._rate // 1000
         if upto - self._offset <= limit:
             return
-        if hyp is not None and not self.tokens and self._hears(hyp):
-            self._guards.append("overflow")
         margin = self._rate * TRIM_MARGIN_MS // 1000
         half = upto - limit // 2
         cuts = [(i, max(self._offset, self._marks[i][0] - margin)) for i in range(1, len(self.tokens)) if self._marks[i][1]]
         cuts = [(i, cut) for i, cut in cuts if upto - cut <= limit]
-        # the first word start in the last half, else the last one; with none, keep the last half, all text to context
-        keep, cut = next(((i, cut) for i, cut in cuts if cut >= half), cuts[-1] if cuts else (len(self.tokens), half))
+        # the first word start in the last half, else the last one; with none, all text goes to context and the audio
+        # after its last token is kept (at most the limit, at least the last half)
+        after = max(mark for mark, _ in self._marks) + margin if self._marks else upto
+        keep, cut = next(((i, cut) for i, cut in cuts if cut >= half), cuts[-1] if cuts else (len(self.tokens), min(half, max(after, upto - limit))))
+        if hyp is not None and (not self.tokens or cut > after) and self._hears(hyp):
+            self._guards.append("overflow")
         self._drop(keep, cut)
 
     def _drop(self, tokens: int, cut: int) -> None:

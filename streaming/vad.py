@@ -33,6 +33,19 @@ class SileroVAD:
             return [float(self.model(torch.from_numpy(audio[i : i + WINDOW]), 16000)) >= self.threshold for i in range(0, whole, WINDOW)]
 
 
+def voiced_ms(audio: np.ndarray, rate: int = 16000) -> float:
+    """Milliseconds of ``audio`` (mono at ``rate``, resampled to 16 kHz) in which Silero hears speech."""
+    import torch
+
+    if rate != 16000:
+        audio = np.interp(np.arange(len(audio) * 16000 // rate) * rate / 16000, np.arange(len(audio)), audio).astype(np.float32)
+    vad, lock = _shared()
+    with lock, torch.inference_mode():
+        vad.model.reset_states()
+        windows = range(0, len(audio) // WINDOW * WINDOW, WINDOW)
+        return sum(float(vad.model(torch.from_numpy(audio[i : i + WINDOW]), 16000)) >= vad.threshold for i in windows) * WINDOW / 16
+
+
 @functools.lru_cache(maxsize=None)
 def _shared() -> tuple[SileroVAD, threading.Lock]:
     return SileroVAD(), threading.Lock()

@@ -37,6 +37,9 @@ class FakeBackend(Backend):
     """Share of every token's attention put on the last frame (the rest on its aligned frame)."""
     loop_after: int | None = None
     """From this token on, the last two words repeat forever (a decoding loop)."""
+    ends_after: int | None = None
+    """A hypothesis whose committed prefix ends with this script index ends its text at once (Whisper after a
+    prefix that ends a sentence); with that word in its text context only, it goes on."""
     speech_from_ms: float = 0.0
     """The no-speech gate hears speech only in audio that reaches this source time."""
     batched: bool = False
@@ -74,7 +77,8 @@ class FakeStream:
         if not len(audio):
             return None
         offset_ms = round(float(audio[0]) * TIME_CODE) * 1000 / self.backend.sample_rate
-        return FakeHypothesis(self.backend, len(audio), list(context) + list(prefix), offset_ms)
+        ends = bool(prefix) and self.backend.ends_after == len(context) + len(prefix) - 1
+        return FakeHypothesis(self.backend, len(audio), list(context) + list(prefix), offset_ms, ends)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         text = ""
@@ -85,8 +89,8 @@ class FakeStream:
 
 
 class FakeHypothesis(Hypothesis):
-    def __init__(self, backend: FakeBackend, samples: int, prefix: list[int], offset_ms: float = 0.0) -> None:
-        self.backend, self.offset_ms = backend, offset_ms
+    def __init__(self, backend: FakeBackend, samples: int, prefix: list[int], offset_ms: float = 0.0, ends: bool = False) -> None:
+        self.backend, self.offset_ms, self.ends = backend, offset_ms, ends
         self.frames = int(samples * 1000 / backend.sample_rate / backend.frame_ms)
         self.next = len(prefix)
         self.steps = 0
@@ -101,7 +105,7 @@ class FakeHypothesis(Hypothesis):
         script = self.backend.script
         loop = self.backend.loop_after
         index = self.next if loop is None or self.next < loop else loop - 2 + (self.next - loop) % 2
-        if index >= len(script):
+        if index >= len(script) or self.ends:
             return Candidate(token=-1, starts_word=False, is_end=True, attention=np.ones(self.frames) / self.frames)
         word, aligned_ms = script[index]
         if self.backend.stop_unheard and aligned_ms >= self.offset_ms + self.frames * self.backend.frame_ms:

@@ -15,8 +15,8 @@ from tests.fake import FakeBackend, timecoded
 WORDS = [("one", 500), ("two", 1500), ("three", 1800), ("four", 3200), ("five", 3990)]
 
 
-def run(backend, policy, seconds, options=SessionOptions(), feed=None, clock=None):
-    session = Session(backend, policy, options, clock or StepClock(0.05))
+def run(backend, policy, seconds, options=SessionOptions(), feed=None, clock=None, voiced=None):
+    session = Session(backend, policy, options, clock or StepClock(0.05), voiced=voiced)
     audio = timecoded(int(seconds * backend.sample_rate))
     for start in range(0, len(audio), feed or len(audio)):
         session.feed_audio(audio[start : start + (feed or len(audio))])
@@ -73,7 +73,7 @@ def test_alignatt_threshold_trades_latency():
 
 
 def test_waitk_writes_one_word_per_stride_after_k():
-    words = [(w, 0) for w in ["a", "b", "c", "d", "e", "f", "g"]]
+    words = [(w, 500 + 800 * i) for i, w in enumerate(["a", "b", "c", "d", "e", "f", "g"])]
     events = run(FakeBackend(words), WaitK(WaitKOptions(k=2, stride_ms=1000)), 6, clock=StepClock(0))
     assert [(e.type, e.text, e.source_ms) for e in events] == [
         ("commit", " a", 2000),
@@ -241,6 +241,48 @@ def test_speech_the_model_leaves_out_is_dropped_with_a_guard_event():
     events = run(backend, Offline(), 8, SessionOptions(max_buffer_ms=3000), clock=StepClock(0))
     assert [(e.reason, e.source_ms) for e in events if e.type == "guard"] == [("overflow", 4000), ("overflow", 6000), ("overflow", 8000)]
     assert max(samples for samples, _, _ in backend.begun) <= 3000 + 1000
+
+
+SENTENCES = [("one", 500), ("two.", 1500), ("three", 4500), ("four", 5500), ("five.", 6500)]
+
+
+def test_text_the_model_ends_early_is_decoded_again_at_the_end():
+    """A model that ends its text after a committed sentence although speech follows (Whisper may): at the end of
+    input, when the voice detector hears enough speech after that text, the text becomes context and the audio
+    after it is decoded again, with a ``restart`` guard event."""
+    heard = []
+
+    def speech(audio, rate):  # all of it is speech
+        heard.append(len(audio))
+        return len(audio) * 1000 / rate
+
+    alignatt = AlignAtt(AlignAttOptions(threshold_ms=20))
+    backend = FakeBackend(SENTENCES, ends_after=1)
+    events = run(backend, alignatt, 7, clock=StepClock(0), voiced=speech)
+    assert events[-1].text == "one two. three four five."
+    assert [(e.reason, e.source_ms) for e in events if e.type == "guard"] == [("restart", 7000)]
+    assert heard == [7000 - 1700]  # the audio after "two." (its attention peak + 200 ms), asked once
+    assert backend.begun[-1] == (7000 - 1700, 0, 2)  # decoded with the text as context
+    # the same model with silence after "two.", or with restarts off: its text ends there
+    assert run(FakeBackend(SENTENCES, ends_after=1), alignatt, 7, voiced=lambda audio, rate: 0.0)[-1].text == "one two."
+    assert run(FakeBackend(SENTENCES, ends_after=1), alignatt, 7, SessionOptions(restart_ms=0), voiced=speech)[-1].text == "one two."
+    # speech shorter than restart_ms after the text: not asked
+    heard.clear()
+    assert run(FakeBackend(SENTENCES[:2], ends_after=1), alignatt, 3, voiced=speech)[-1].text == "one two."
+    assert heard == []
+
+
+def test_a_trim_keeps_the_audio_after_the_last_committed_word():
+    """Past max_buffer_ms with one committed word only (no word start to cut at), the trim keeps the audio after
+    that word (up to the limit), not just the last half of the buffer: the speech after it is not written yet."""
+    script = [("one", 500), ("two.", 2000), ("three", 3000), ("four", 5500), ("five.", 6500)]
+    backend = FakeBackend(script, ends_after=1)
+    events = run(backend, AlignAtt(AlignAttOptions(threshold_ms=20)), 7, SessionOptions(max_buffer_ms=4000, restart_ms=0), clock=StepClock(0))
+    # 5 s: "one" goes to context; 6 s: only "two." is left, the trim cuts 200 ms after its peak (2.2 s), where
+    # cutting the buffer in half (at 4 s) would have dropped "three" (3 s) unwritten
+    assert backend.begun[6] == (7000 - 2200, 0, 2)
+    assert events[-1].text == "one two. three four five."
+    assert not [e for e in events if e.type == "guard"]
 
 
 def test_silence_is_dropped_from_the_buffer():
