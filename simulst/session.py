@@ -261,8 +261,10 @@ class Session:
             if closing and self.committed == before and self._restart(upto):
                 self._spend(hyp)
                 hyp = self.stream.begin(self._audio(upto), self.tokens, closing, self.context)
-                if hyp is not None:
-                    self._retranslate(hyp, closing, 0) if revising else self._decide(hyp, closing)
+                if hyp is not None and revising:
+                    self._retranslate(hyp, closing, 0)
+                elif hyp is not None:
+                    self._decide(hyp, closing)
         if hyp is not None:
             self._spend(hyp)
         self._tail = tail
@@ -297,10 +299,9 @@ class Session:
         When the round wrote nothing (no guard held it back, no token is ruled out there) and a voice detector
         hears ``restart_ms`` or more of speech after the prefix's furthest attention peak, the text becomes context
         and the audio after it is to be decoded again. True if so."""
-        need = self.options.restart_ms
-        if not need or not self._marks or self._guards or self.committed in self._banned:
+        need, last = self.options.restart_ms, self._written_to()
+        if not need or last is None or self._guards or self.committed in self._banned:
             return False
-        last = max(mark for mark, _ in self._marks) + self._rate * TRIM_MARGIN_MS // 1000
         if (upto - last) * 1000 < need * self._rate:
             return False
         if self.voiced is None:
@@ -416,11 +417,19 @@ class Session:
         cuts = [(i, cut) for i, cut in cuts if upto - cut <= limit]
         # the first word start in the last half, else the last one; with none, all text goes to context and the audio
         # after its last token is kept (at most the limit, at least the last half)
-        after = max(mark for mark, _ in self._marks) + margin if self._marks else upto
+        written = self._written_to()
+        after = upto if written is None else written
         keep, cut = next(((i, cut) for i, cut in cuts if cut >= half), cuts[-1] if cuts else (len(self.tokens), min(half, max(after, upto - limit))))
         if hyp is not None and (not self.tokens or cut > after) and self._hears(hyp):
             self._guards.append("overflow")
         self._drop(keep, cut)
+
+    def _written_to(self) -> int | None:
+        """Where the buffered committed text ends: its furthest attention peak plus the trim margin (an absolute
+        sample; None with no committed token buffered)."""
+        if not self._marks:
+            return None
+        return max(mark for mark, _ in self._marks) + self._rate * TRIM_MARGIN_MS // 1000
 
     def _drop(self, tokens: int, cut: int) -> None:
         """Move the first ``tokens`` committed tokens into the text context and drop the audio before ``cut``."""

@@ -35,31 +35,33 @@ class SileroVAD:
 
 def voiced_ms(audio: np.ndarray, rate: int = 16000) -> float:
     """Milliseconds of ``audio`` (mono at ``rate``, resampled to 16 kHz) in which Silero hears speech."""
-    import torch
-
     if rate != 16000:
         audio = np.interp(np.arange(len(audio) * 16000 // rate) * rate / 16000, np.arange(len(audio)), audio).astype(np.float32)
+    return _speech_windows(audio) * WINDOW / 16
+
+
+def voiced(audio: np.ndarray) -> bool:
+    """Whether Silero hears speech anywhere in ``audio`` (16 kHz; read from its start, stopping at the first
+    speech window)."""
+    return _speech_windows(audio, first=True) > 0
+
+
+def _speech_windows(audio: np.ndarray, first: bool = False) -> int:
+    """Silero's speech windows in 16 kHz ``audio``, read from its start (with ``first``: up to the first one). One
+    model serves every thread, one call at a time."""
+    import torch
+
     vad, lock = _shared()
+    count = 0
     with lock, torch.inference_mode():
         vad.model.reset_states()
-        windows = range(0, len(audio) // WINDOW * WINDOW, WINDOW)
-        return sum(float(vad.model(torch.from_numpy(audio[i : i + WINDOW]), 16000)) >= vad.threshold for i in windows) * WINDOW / 16
+        for i in range(0, len(audio) // WINDOW * WINDOW, WINDOW):
+            count += float(vad.model(torch.from_numpy(audio[i : i + WINDOW]), 16000)) >= vad.threshold
+            if count and first:
+                break
+    return count
 
 
 @functools.lru_cache(maxsize=None)
 def _shared() -> tuple[SileroVAD, threading.Lock]:
     return SileroVAD(), threading.Lock()
-
-
-def voiced(audio: np.ndarray) -> bool:
-    """Whether Silero hears speech anywhere in ``audio`` (16 kHz; read from its start, stopping at the first
-    speech window). One model serves every thread, one call at a time."""
-    import torch
-
-    vad, lock = _shared()
-    with lock, torch.inference_mode():
-        vad.model.reset_states()
-        return any(
-            float(vad.model(torch.from_numpy(audio[i : i + WINDOW]), 16000)) >= vad.threshold
-            for i in range(0, len(audio) // WINDOW * WINDOW, WINDOW)
-        )
